@@ -1,0 +1,184 @@
+"""Real datasets, downloaded once from their canonical URLs, sha256-checked and cached.
+
+Files live in a cache directory laid out like ``mnist/…``, ``nltk/…``, ``word2vec-eval/…``:
+``$DLEXT_DATA_DIR`` when set (CI points it at a read-only copy), else a per-user cache.
+Downloads go through ``pooch``, which writes to a temporary file and moves it into place
+only once its checksum matches, so an interrupted or corrupted download never leaves a
+file behind that looks complete.
+"""
+import gzip
+import os
+import re
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pooch
+import torch
+
+ENV_DIR = "DLEXT_DATA_DIR"
+
+_MNIST_MIRRORS = (
+    "https://ossci-datasets.s3.amazonaws.com/mnist/",  # torchvision's mirror
+    "https://storage.googleapis.com/cvdf-datasets/mnist/",
+)
+_NLTK = "https://raw.githubusercontent.com/nltk/nltk_data/gh-pages/packages/corpora/"
+
+
+@dataclass(frozen=True)
+class RemoteFile:
+    """One file of a dataset: where it goes in the cache, its sha256, and its URLs."""
+
+    relpath: str
+    sha256: str
+    urls: tuple[str, ...]
+
+
+FILES = {
+    f.relpath: f
+    for f in [
+        RemoteFile("mnist/train-images-idx3-ubyte.gz",
+                   "440fcabf73cc546fa21475e81ea370265605f56be210a4024d2ca8f203523609",
+                   tuple(m + "train-images-idx3-ubyte.gz" for m in _MNIST_MIRRORS)),
+        RemoteFile("mnist/train-labels-idx1-ubyte.gz",
+                   "3552534a0a558bbed6aed32b30c495cca23d567ec52cac8be1a0730e8010255c",
+                   tuple(m + "train-labels-idx1-ubyte.gz" for m in _MNIST_MIRRORS)),
+        RemoteFile("mnist/t10k-images-idx3-ubyte.gz",
+                   "8d422c7b0a1c1c79245a5bcf07fe86e33eeafee792b84584aec276f5a2dbc4e6",
+                   tuple(m + "t10k-images-idx3-ubyte.gz" for m in _MNIST_MIRRORS)),
+        RemoteFile("mnist/t10k-labels-idx1-ubyte.gz",
+                   "f7ae60f92e00ec6debd23a6088c31dbd2371eca3ffa0defaefb259924204aec6",
+                   tuple(m + "t10k-labels-idx1-ubyte.gz" for m in _MNIST_MIRRORS)),
+        RemoteFile("nltk/brown.zip",
+                   "9b275f9b3b95d7bd66ccfb7cd259f445a13bbe5d1f4107aba09fd3e8364bafa6",
+                   (_NLTK + "brown.zip",)),
+        RemoteFile("nltk/sentence_polarity.zip",
+                   "6e1ed4405b65c7eabf1d199a7f7c437091ac21da0ea7467b410a74062574566b",
+                   (_NLTK + "sentence_polarity.zip",)),
+        RemoteFile("word2vec-eval/questions-words.txt",
+                   "8c29b3332afc46f3fb8be04cb5297bf96f39aa7131272dff57869b4485b22a36",
+                   ("https://raw.githubusercontent.com/tmikolov/word2vec/master/questions-words.txt",)),
+        RemoteFile("word2vec-eval/wordsim353.tsv",
+                   "f92a022fc2537793a15bc3a8c162ebcd74990e033a228bb6388cb71e4c0b1e1d",
+                   ("https://raw.githubusercontent.com/piskvorky/gensim/develop/gensim/test/test_data/wordsim353.tsv",)),
+    ]
+}
+
+
+class DataError(RuntimeError):
+    """A dataset file is missing, corrupted, or could not be downloaded."""
+
+
+def data_dir() -> Path:
+    """The cache directory: ``$DLEXT_DATA_DIR`` if set, else the per-user cache."""
+    env = os.environ.get(ENV_DIR)
+    return Path(env).expanduser() if env else Path(pooch.os_cache("dlext"))
+
+
+def fetch(relpath: str) -> Path:
+    """Path to a verified local copy of one dataset file, downloading it if needed."""
+    if relpath not in FILES:
+        raise ValueError(f"unknown data file {relpath!r}; known files: {', '.join(sorted(FILES))}")
+    spec = FILES[relpath]
+    target = data_dir() / spec.relpath
+    if target.is_file() and pooch.file_hash(str(target)) == spec.sha256:
+        return target  # the common, offline path: nothing is written, no network is touched
+    problem = "is missing"
+    if target.is_file():
+        problem = f"is corrupted (its sha256 is {pooch.file_hash(str(target))}, expected {spec.sha256})"
+    errors = []
+    for url in spec.urls:  # try each mirror in turn
+        try:
+            return Path(pooch.retrieve(url, known_hash=f"sha256:{spec.sha256}", fname=target.name,
+                                       path=target.parent, progressbar=True))
+        except Exception as err:  # network down, HTTP error, checksum mismatch, read-only dir
+            errors.append(f"  {url}: {type(err).__name__}: {err}")
+    raise DataError(
+        f"{target} {problem} and could not be downloaded:\n" + "\n".join(errors) + "\n"
+        f"Download {target.name} from one of the URLs above (sha256 {spec.sha256}) and put it at "
+        f"{target}, or set {ENV_DIR} to a directory that holds {spec.relpath}."
+    )
+
+
+def _read_idx(path: Path) -> np.ndarray:
+    """Parse an IDX file (the MNIST format): a magic number, the dimensions, then raw uint8."""
+    with gzip.open(path, "rb") as f:
+        raw = f.read()
+    if len(raw) < 4 or raw[:2] != b"\x00\x00" or raw[2] != 0x08:
+        raise DataError(f"{path} is not an IDX file of unsigned bytes")
+    ndim = raw[3]
+    shape = tuple(int.from_bytes(raw[4 + 4 * i: 8 + 4 * i], "big") for i in range(ndim))
+    data = np.frombuffer(raw, dtype=np.uint8, offset=4 + 4 * ndim)
+    if data.size != int(np.prod(shape)):
+        raise DataError(f"{path} holds {data.size} values, but its header promises shape {shape}")
+    return data.reshape(shape)
+
+
+def load_mnist(train: bool = True) -> tuple[torch.Tensor, torch.Tensor]:
+    """MNIST digits: X float32 (N, 1, 28, 28) in [0, 1] and y int64 (N,); N = 60,000 or 10,000."""
+    if not isinstance(train, bool):
+        raise TypeError(f"train must be True or False, got {train!r}")
+    prefix = "train" if train else "t10k"
+    images = _read_idx(fetch(f"mnist/{prefix}-images-idx3-ubyte.gz"))  # (N, 28, 28) uint8
+    labels = _read_idx(fetch(f"mnist/{prefix}-labels-idx1-ubyte.gz"))  # (N,) uint8
+    X = torch.from_numpy(images.astype(np.float32) / 255.0).unsqueeze(1)  # (N, 1, 28, 28)
+    y = torch.from_numpy(labels.astype(np.int64))  # (N,)
+    return X, y
+
+
+_WORD = re.compile(r"[a-z]+(?:'[a-z]+)?")
+
+
+def load_brown() -> list[list[str]]:
+    """The Brown corpus as sentences of lowercased word tokens (letters and apostrophes only)."""
+    sentences = []
+    with zipfile.ZipFile(fetch("nltk/brown.zip")) as z:
+        names = sorted(n for n in z.namelist() if re.fullmatch(r"brown/c[a-r]\d\d", n))
+        for name in names:
+            for line in z.read(name).decode("ascii", errors="replace").splitlines():
+                # Each non-blank line is one sentence of word/tag pairs: "The/at jury/nn ..."
+                words = (pair.rsplit("/", 1)[0].lower() for pair in line.split())
+                tokens = [t for w in words for t in _WORD.findall(w)]
+                if tokens:
+                    sentences.append(tokens)
+    return sentences
+
+
+def load_sentence_polarity() -> tuple[list[str], list[int]]:
+    """Pang & Lee's 10,662 movie-review snippets and their labels (1 = positive, 0 = negative)."""
+    texts, labels = [], []
+    with zipfile.ZipFile(fetch("nltk/sentence_polarity.zip")) as z:
+        for label, name in ((1, "rt-polarity.pos"), (0, "rt-polarity.neg")):
+            raw = z.read(f"sentence_polarity/{name}").decode("latin-1")
+            lines = [s.strip() for s in raw.splitlines() if s.strip()]
+            texts += lines
+            labels += [label] * len(lines)
+    return texts, labels
+
+
+def load_analogies() -> dict[str, list[tuple[str, str, str, str]]]:
+    """word2vec's analogy questions, lowercased: section name -> list of (a, b, c, d), "a is to b as c is to d"."""
+    sections: dict[str, list[tuple[str, str, str, str]]] = {}
+    current = None
+    for lineno, line in enumerate(fetch("word2vec-eval/questions-words.txt").read_text().splitlines(), 1):
+        if line.startswith(":"):
+            current = line[1:].strip()
+            sections[current] = []
+        elif line.strip():
+            words = tuple(line.lower().split())
+            if current is None or len(words) != 4:
+                raise DataError(f"questions-words.txt line {lineno} is not a 4-word question: {line!r}")
+            sections[current].append(words)
+    return sections
+
+
+def load_wordsim353() -> list[tuple[str, str, float]]:
+    """WordSim-353: (word1, word2, mean human similarity on a 0-10 scale), lowercased."""
+    pairs = []
+    for line in fetch("word2vec-eval/wordsim353.tsv").read_text().splitlines():
+        if line.startswith("#") or not line.strip():
+            continue
+        w1, w2, score = line.split("\t")
+        pairs.append((w1.lower(), w2.lower(), float(score)))
+    return pairs
