@@ -1,0 +1,44 @@
+"""Self-checks for the getting-started chapter's exercises."""
+import torch
+
+from dlext import data
+from dlext.homework import CheckFailure, expect, expect_close, question
+
+
+@question("getting_started.q1", points=1)
+def _mlp_params(answer):
+    """Trainable parameters of the 784-128-10 MLP."""
+    # 784*128 weights + 128 biases, then 128*10 weights + 10 biases
+    expect_close(answer, 784 * 128 + 128 + 128 * 10 + 10, "the parameter count", reveal=False)
+
+
+@question("getting_started.q2", points=2)
+def _accuracy_from_logits(fn):
+    """Accuracy from a batch of logits and labels."""
+    logits = torch.tensor([[2.0, 1.0, 0.0], [0.0, 3.0, 1.0], [0.5, 0.1, 0.9], [1.0, 0.0, 0.0]])
+    y = torch.tensor([0, 1, 0, 2])
+    got = fn(logits, y)
+    expect(isinstance(got, float), f"accuracy_from_logits should return a Python float, got {type(got).__name__}")
+    expect_close(got, 0.5, "accuracy_from_logits on 4 examples with 2 right")
+    gen = torch.Generator().manual_seed(1)
+    logits = torch.randn(1000, 10, generator=gen)
+    y = torch.randint(0, 10, (1000,), generator=gen)
+    expect_close(fn(logits, y), (logits.argmax(1) == y).float().mean().item(),
+                 "accuracy_from_logits on 1,000 random examples")
+    expect_close(fn(logits, logits.argmax(1)), 1.0, "accuracy_from_logits when every prediction is right")
+
+
+@question("getting_started.q3", points=3)
+def _nearest_mean(answer):
+    """The nearest-class-mean classifier, run on MNIST, and what it tells us."""
+    if not isinstance(answer, tuple) or len(answer) != 2:
+        raise CheckFailure("pass (nearest_mean_accuracy, interpretation) to check")
+    fn, interpretation = answer
+    X, y = data.load_mnist(train=False)
+    X_train, y_train, X_test, y_test = X[:5000], y[:5000], X[5000:], y[5000:]
+    means = torch.stack([X_train[y_train == k].mean(0) for k in range(10)]).flatten(1)  # (10, 784)
+    expected = (torch.cdist(X_test.flatten(1), means).argmin(1) == y_test).float().mean().item()
+    expect_close(fn(X_train, y_train, X_test, y_test), expected,
+                 "nearest_mean_accuracy on a 5,000/5,000 split of the MNIST test set", rtol=1e-4, reveal=False)
+    expect(interpretation in ("a", "b", "c"), f"interpretation should be 'a', 'b' or 'c', got {interpretation!r}")
+    expect(interpretation == "b", "the interpretation does not match what the two accuracies show; compare them again")
