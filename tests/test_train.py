@@ -1,0 +1,49 @@
+"""dlext.train: the shared loop learns, and rejects bad input."""
+import pytest
+import torch
+from torch import nn
+
+import dlext
+from dlext import train
+
+
+def _blobs(n=400):
+    gen = torch.Generator().manual_seed(0)
+    y = torch.randint(0, 2, (n,), generator=gen)
+    X = torch.randn(n, 2, generator=gen) + 3 * y[:, None].float()  # two separable clusters
+    return X, y
+
+
+def test_train_classifier_learns_a_separable_problem():
+    dlext.seed(0)
+    X, y = _blobs()
+    model = nn.Linear(2, 2)
+    before = train.accuracy(model, X, y, device=torch.device("cpu"))
+    losses = train.train_classifier(model, X, y, device=torch.device("cpu"), epochs=20, batch_size=32,
+                                    lr=0.05, progress=False)
+    assert len(losses) == 20 * 13
+    assert sum(losses[-13:]) < 0.3 * sum(losses[:13])
+    assert train.accuracy(model, X, y, device=torch.device("cpu")) > max(before, 0.95)
+
+
+def test_batches_cover_every_index_once():
+    idx = torch.cat(list(train.batches(10, 3, generator=torch.Generator().manual_seed(0))))
+    assert sorted(idx.tolist()) == list(range(10))
+    assert [len(b) for b in train.batches(10, 3, shuffle=False)] == [3, 3, 3, 1]
+
+
+def test_predict_proba_rows_sum_to_one():
+    X, _ = _blobs(50)
+    p = train.predict_proba(nn.Linear(2, 3), X, device=torch.device("cpu"), batch_size=7)
+    assert p.shape == (50, 3)
+    torch.testing.assert_close(p.sum(1), torch.ones(50))
+
+
+def test_bad_input_raises():
+    X, y = _blobs(10)
+    with pytest.raises(ValueError, match="same length"):
+        train.train_classifier(nn.Linear(2, 2), X, y[:5], device=torch.device("cpu"))
+    with pytest.raises(ValueError, match="epochs"):
+        train.train_classifier(nn.Linear(2, 2), X, y, device=torch.device("cpu"), epochs=0)
+    with pytest.raises(ValueError, match="batch_size"):
+        list(train.batches(10, 0))
