@@ -1,0 +1,230 @@
+"""Convolution arithmetic: output sizes, parameter counts, receptive fields, and per-layer summaries."""
+from dataclasses import dataclass
+from numbers import Integral
+from typing import Sequence
+
+import torch
+from torch import nn
+
+__all__ = ["output_size", "param_count", "receptive_field", "summary", "Summary", "LayerRow",
+           "from_spec", "ALEXNET", "VGG16"]
+
+
+def _int(name: str, value, minimum: int) -> int:
+    """``value`` as a Python int >= minimum, or a TypeError/ValueError naming the argument."""
+    if isinstance(value, bool) or not isinstance(value, Integral):
+        raise TypeError(f"{name} must be an int, got {type(value).__name__} {value!r}")
+    if value < minimum:
+        raise ValueError(f"{name} must be >= {minimum}, got {value}")
+    return int(value)
+
+
+def output_size(n: int, f: int, p: int = 0, s: int = 1, d: int = 1, *, strict: bool = True) -> int:
+    """Output width of a convolution or pooling window: ``(N - D(F-1) - 1 + 2P) / S + 1``.
+
+    N input size, F filter size, P zero padding per side, S stride, D dilation. With ``strict=True`` the
+    filter must tile the padded input exactly (else ValueError); ``strict=False`` rounds down as PyTorch does.
+    """
+    n, f, p = _int("N (input size)", n, 1), _int("F (filter size)", f, 1), _int("P (padding)", p, 0)
+    s, d = _int("S (stride)", s, 1), _int("D (dilation)", d, 1)
+    span = d * (f - 1) + 1  # the filter's extent on the input; F itself when D = 1
+    padded = n + 2 * p
+    what = f"F = {f}" if d == 1 else f"the dilated filter, D(F - 1) + 1 = {span}"
+    if span > padded:
+        raise ValueError(f"the filter is larger than the padded input: {what} > N + 2P = {n} + 2*{p} = {padded}")
+    steps, left = divmod(padded - span, s)
+    if strict and left:
+        fix = f" (e.g. P = {p + (s - left) // 2})" if (s - left) % 2 == 0 else ""
+        raise ValueError(
+            f"the filter does not tile the input: N - F + 2P = {n} - {span} + 2*{p} = {padded - span} "
+            f"is not a multiple of S = {s}, so the last {left} row(s)/column(s) would never be covered; "
+            f"change N, F, P or S{fix}, or pass strict=False to round down as PyTorch does")
+    return steps + 1
+
+
+def param_count(f: int, d_in: int, k: int, bias: bool = True) -> int:
+    """Parameters of a conv layer with K filters of size F x F x D_in: ``F*F*D_in*K (+ K biases)``."""
+    f, d_in, k = _int("F (filter size)", f, 1), _int("D_in (input depth)", d_in, 1), _int("K (filters)", k, 1)
+    if not isinstance(bias, bool):
+        raise TypeError(f"bias must be True or False, got {bias!r}")
+    return f * f * d_in * k + (k if bias else 0)
+
+
+def receptive_field(layers: Sequence[tuple[int, int]]) -> int:
+    """Input pixels (per side) that one output of a stack of ``(f, s)`` layers sees.
+
+    ``r = 1 + sum_l (f_l - 1) * prod_{j<l} s_j``: each layer widens the view by ``f - 1`` steps of its input,
+    and one step of layer l's input spans the product of the earlier strides in pixels.
+    """
+    if isinstance(layers, (str, bytes)) or not isinstance(layers, Sequence):
+        raise TypeError(f"layers must be a sequence of (f, s) pairs, got {type(layers).__name__}")
+    r, jump = 1, 1
+    for i, layer in enumerate(layers):
+        if not (isinstance(layer, Sequence) and len(layer) == 2):
+            raise TypeError(f"layer {i} must be a (f, s) pair (kernel, stride), got {layer!r}")
+        f, s = _int(f"f of layer {i}", layer[0], 1), _int(f"s of layer {i}", layer[1], 1)
+        r += (f - 1) * jump
+        jump *= s
+    return r
+
+
+# A layer spec is a list of tuples, one per layer (ReLUs are added after every conv and hidden fc):
+#   ("conv", K, F, S, P[, groups])   ("pool", F, S)   ("norm",)   ("fc", units)   ("dropout",)
+# The first "fc" flattens its input. Specs follow the lecture's (single-GPU) tables.
+ALEXNET = [("conv", 96, 11, 4, 0), ("pool", 3, 2), ("norm",),
+           ("conv", 256, 5, 1, 2), ("pool", 3, 2), ("norm",),
+           ("conv", 384, 3, 1, 1), ("conv", 384, 3, 1, 1), ("conv", 256, 3, 1, 1), ("pool", 3, 2),
+           ("fc", 4096), ("dropout",), ("fc", 4096), ("dropout",), ("fc", 1000)]
+VGG16 = [*[("conv", k, 3, 1, 1) for k in (64, 64)], ("pool", 2, 2),
+         *[("conv", k, 3, 1, 1) for k in (128, 128)], ("pool", 2, 2),
+         *[("conv", k, 3, 1, 1) for k in (256,) * 3], ("pool", 2, 2),
+         *[("conv", k, 3, 1, 1) for k in (512,) * 3], ("pool", 2, 2),
+         *[("conv", k, 3, 1, 1) for k in (512,) * 3], ("pool", 2, 2),
+         ("fc", 4096), ("dropout",), ("fc", 4096), ("dropout",), ("fc", 1000)]
+
+
+def from_spec(spec: Sequence[tuple], input_shape: tuple[int, int, int]) -> nn.Sequential:
+    """An ``nn.Sequential`` (random weights) for a layer spec and a (C, H, W) input; sizes must tile exactly."""
+    if len(input_shape) != 3:
+        raise ValueError(f"input_shape must be (C, H, W), got {tuple(input_shape)}")
+    c, h, w = (_int(name, v, 1) for name, v in zip(("C", "H", "W"), input_shape))
+    layers: list[nn.Module] = []
+    last_fc = max((i for i, l in enumerate(spec) if l[0] == "fc"), default=-1)
+    features = None  # set once flattened
+    for i, (kind, *args) in enumerate(spec):
+        if kind == "conv":
+            k, f, s, p, *groups = args
+            h, w = output_size(h, f, p, s), output_size(w, f, p, s)
+            layers += [nn.Conv2d(c, k, f, stride=s, padding=p, groups=groups[0] if groups else 1),
+                       nn.ReLU(inplace=True)]
+            c = k
+        elif kind == "pool":
+            f, s = args
+            h, w = output_size(h, f, 0, s), output_size(w, f, 0, s)
+            layers.append(nn.MaxPool2d(f, s))
+        elif kind == "norm":  # AlexNet's local response normalization, with the paper's constants
+            layers.append(nn.LocalResponseNorm(5, alpha=1e-4, beta=0.75, k=2.0))
+        elif kind == "fc":
+            if features is None:
+                layers.append(nn.Flatten())
+                features = c * h * w
+            layers.append(nn.Linear(features, args[0]))
+            features = args[0]
+            if i != last_fc:
+                layers.append(nn.ReLU(inplace=True))
+        elif kind == "dropout":
+            layers.append(nn.Dropout(0.5))
+        else:
+            raise ValueError(f"layer {i}: unknown kind {kind!r}; use conv, pool, norm, fc or dropout")
+    return nn.Sequential(*layers)
+
+
+@dataclass(frozen=True)
+class LayerRow:
+    """One layer of a :func:`summary`: what it outputs for one image and what it costs."""
+
+    name: str
+    layer: str
+    output_shape: tuple[int, ...]  # per image, without the batch dimension
+    activations: int  # values this layer adds to memory (0 for in-place layers and views)
+    memory_bytes: int
+    params: int
+    macs: int  # multiply-adds
+
+
+@dataclass(frozen=True)
+class Summary:
+    """Per-layer rows and totals; ``str()`` gives a table."""
+
+    rows: list[LayerRow]
+
+    @property
+    def total_params(self) -> int:
+        return sum(r.params for r in self.rows)
+
+    @property
+    def total_activations(self) -> int:
+        return sum(r.activations for r in self.rows)
+
+    @property
+    def total_memory_bytes(self) -> int:
+        return sum(r.memory_bytes for r in self.rows)
+
+    @property
+    def total_macs(self) -> int:
+        return sum(r.macs for r in self.rows)
+
+    def __str__(self) -> str:
+        head = f"{'layer':<34} {'output':>14} {'activations':>12} {'memory':>10} {'params':>12} {'mult-adds':>15}"
+        lines = [head, "-" * len(head)]
+        for r in self.rows:
+            shape = "x".join(map(str, r.output_shape))
+            lines.append(f"{r.name + ' ' + r.layer:<34.34} {shape:>14} {r.activations:>12,} "
+                         f"{_mb(r.memory_bytes):>10} {r.params:>12,} {r.macs:>15,}")
+        lines += ["-" * len(head), f"{'total':<34} {'':>14} {self.total_activations:>12,} "
+                  f"{_mb(self.total_memory_bytes):>10} {self.total_params:>12,} {self.total_macs:>15,}"]
+        return "\n".join(lines)
+
+
+def _mb(n_bytes: int) -> str:
+    return f"{n_bytes / 1e6:.2f} MB"
+
+
+def _describe(m: nn.Module) -> str:
+    if isinstance(m, nn.Conv2d):
+        kh, kw = m.kernel_size
+        return f"conv {kh}x{kw}/{m.stride[0]} {m.out_channels}"
+    if isinstance(m, (nn.MaxPool2d, nn.AvgPool2d)):
+        return f"{type(m).__name__[:3].lower()}pool {m.kernel_size}/{m.stride}"
+    if isinstance(m, nn.Linear):
+        return f"fc {m.out_features}"
+    return type(m).__name__.lower()
+
+
+def _macs(m: nn.Module, out: torch.Tensor) -> int:
+    """Multiply-adds for one image: each output value of a conv/fc layer is one dot product."""
+    per_image = out[0].numel()
+    if isinstance(m, nn.Conv2d):
+        kh, kw = m.kernel_size
+        return per_image * (m.in_channels // m.groups) * kh * kw
+    if isinstance(m, nn.Linear):
+        return per_image * m.in_features
+    return 0  # pooling, activations, normalization: comparisons and cheap element-wise work
+
+
+def _leaves(model: nn.Module, prefix: str = ""):
+    for name, child in model.named_children():
+        if isinstance(child, nn.Sequential):
+            yield from _leaves(child, f"{prefix}{name}.")
+        else:
+            yield f"{prefix}{name}", child
+
+
+@torch.no_grad()
+def summary(model: nn.Sequential, input_shape: Sequence[int], *, device: torch.device | str = "cpu",
+            dtype: torch.dtype = torch.float32) -> Summary:
+    """Run one input of shape ``input_shape`` (no batch dimension) through ``model``, layer by layer.
+
+    Activations count the input plus every layer output that takes new memory; a layer whose output shares
+    its input's storage (``ReLU(inplace=True)``, ``Flatten``, ``Dropout`` in eval mode) adds none.
+    """
+    if not isinstance(model, nn.Sequential):
+        raise TypeError(f"summary needs an nn.Sequential (layers applied in order), got {type(model).__name__}")
+    shape = tuple(_int(f"input_shape[{i}]", v, 1) for i, v in enumerate(input_shape))
+    was_training = model.training
+    model.eval()
+    try:
+        x = torch.zeros((1, *shape), device=device, dtype=dtype)  # (1, *input_shape)
+        size = x.element_size()
+        rows = [LayerRow("", "input", shape, x[0].numel(), x[0].numel() * size, 0, 0)]
+        for name, layer in _leaves(model):
+            out = layer(x)
+            new = out.untyped_storage().data_ptr() != x.untyped_storage().data_ptr()
+            acts = out[0].numel() if new else 0
+            params = sum(p.numel() for p in layer.parameters())
+            rows.append(LayerRow(name, _describe(layer), tuple(out.shape[1:]), acts, acts * size, params,
+                                 _macs(layer, out)))
+            x = out
+    finally:
+        model.train(was_training)
+    return Summary(rows)

@@ -1,0 +1,169 @@
+"""dlext.conv against what PyTorch's layers actually produce."""
+import random
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from dlext import conv
+
+N_CONFIGS = 5000  # random (N, F, P, S, D) configurations per reference; well under 1 s each
+
+
+def _configs(seed: int, n: int = N_CONFIGS, pool: bool = False):
+    rng = random.Random(seed)
+    for _ in range(n):
+        f = rng.randint(1, 7)
+        p = rng.randint(0, f // 2) if pool else rng.randint(0, 4)  # PyTorch pooling needs P <= F/2
+        yield rng.randint(1, 20), f, p, rng.randint(1, 4), rng.randint(1, 3)
+
+
+def _torch_size(op, n: int):
+    """PyTorch's output width for a (1, 1, n, n) input, or None if PyTorch refuses the configuration."""
+    try:
+        out = op(torch.zeros(1, 1, n, n))
+    except RuntimeError:
+        return None
+    assert out.shape[-1] == out.shape[-2]
+    return out.shape[-1]
+
+
+def _ours(n, f, p, s, d, strict):
+    try:
+        return conv.output_size(n, f, p, s, d, strict=strict)
+    except ValueError:
+        return None
+
+
+def test_output_size_matches_f_conv2d_on_random_configs():
+    torch.manual_seed(0)
+    exact = fitted = 0
+    for n, f, p, s, d in _configs(0):
+        weight = torch.ones(1, 1, f, f)
+        expected = _torch_size(lambda x: F.conv2d(x, weight, stride=s, padding=p, dilation=d), n)
+        assert _ours(n, f, p, s, d, strict=False) == expected, (n, f, p, s, d)
+        # strict: the same number when the filter tiles the input exactly, else a ValueError
+        tiles = expected is not None and (n + 2 * p - d * (f - 1) - 1) % s == 0
+        assert _ours(n, f, p, s, d, strict=True) == (expected if tiles else None), (n, f, p, s, d)
+        exact += tiles
+        fitted += expected is not None
+    # the random draw exercises all three outcomes often: fits exactly, rounds down, does not fit
+    assert exact > 500 and fitted - exact > 500 and N_CONFIGS - fitted > 100
+
+
+def test_output_size_matches_nn_layers_on_random_configs():
+    for i, (n, f, p, s, d) in enumerate(_configs(1, n=1000)):
+        layer = nn.Conv2d(1, 1, f, stride=s, padding=p, dilation=d, bias=False)
+        assert _ours(n, f, p, s, d, strict=False) == _torch_size(layer, n), (n, f, p, s, d)
+    for n, f, p, s, d in _configs(2, pool=True):
+        pool = nn.MaxPool2d(f, stride=s, padding=p, dilation=d)
+        assert _ours(n, f, p, s, d, strict=False) == _torch_size(pool, n), (n, f, p, s, d)
+
+
+def test_output_size_lecture_examples():
+    assert [conv.output_size(7, 3, 0, s) for s in (1, 2)] == [5, 3]
+    assert conv.output_size(7, 3, 0, 3, strict=False) == 2
+    with pytest.raises(ValueError, match="does not tile the input.*S = 3"):
+        conv.output_size(7, 3, 0, 3)
+    assert conv.output_size(32, 5, 2, 1) == 32  # "same" padding (F - 1) / 2
+    assert conv.output_size(227, 11, 0, 4) == 55  # AlexNet conv1
+    assert conv.output_size(4, 2, 0, 2) == 2
+    assert conv.output_size(7, 3, 0, 1, 2) == 3  # dilation 2: a 3x3 filter spans 5 pixels
+
+
+def test_output_size_rejects_bad_arguments():
+    with pytest.raises(ValueError, match="larger than the padded input"):
+        conv.output_size(3, 5, 0, 1, strict=False)
+    with pytest.raises(ValueError, match="larger than the padded input"):
+        conv.output_size(3, 3, 0, 1, 2)
+    for bad in [dict(n=0), dict(f=0), dict(p=-1), dict(s=0), dict(d=0)]:
+        args = dict(n=7, f=3, p=0, s=1, d=1) | bad
+        with pytest.raises(ValueError, match=">="):
+            conv.output_size(**args)
+    for bad in [7.0, "7", None, True]:
+        with pytest.raises(TypeError, match="must be an int"):
+            conv.output_size(bad, 3)
+    assert conv.output_size(np.int64(7), 3) == 5  # NumPy integers are integers
+
+
+def test_param_count_matches_nn_conv2d():
+    rng = random.Random(3)
+    for _ in range(200):
+        f, d_in, k, bias = rng.randint(1, 7), rng.randint(1, 16), rng.randint(1, 16), rng.random() < 0.5
+        layer = nn.Conv2d(d_in, k, f, bias=bias)
+        assert conv.param_count(f, d_in, k, bias) == sum(p.numel() for p in layer.parameters())
+    assert conv.param_count(5, 3, 10) == 760  # the lecture's 32x32x3 input, ten 5x5 filters
+    with pytest.raises(ValueError):
+        conv.param_count(0, 3, 10)
+    with pytest.raises(TypeError):
+        conv.param_count(5, 3, 10, bias="yes")
+
+
+def _empirical_receptive_field(layers, n: int = 96) -> int:
+    """Width of the input region whose pixels change the centre output (gradient of all-ones convs)."""
+    x = torch.ones(1, 1, n, n, requires_grad=True)
+    y = x
+    for f, s in layers:
+        y = F.conv2d(y, torch.ones(1, 1, f, f), stride=s)
+    c = y.shape[-1] // 2
+    y[0, 0, c, c].backward()
+    cols = (x.grad[0, 0] != 0).any(0).nonzero()
+    return int(cols.max() - cols.min() + 1)
+
+
+def test_receptive_field_matches_gradients():
+    rng = random.Random(4)
+    assert conv.receptive_field([(3, 1), (3, 1)]) == conv.receptive_field([(5, 1)]) == 5
+    assert conv.receptive_field([]) == 1
+    for _ in range(40):
+        layers = [(rng.randint(1, 5), rng.randint(1, 2)) for _ in range(rng.randint(1, 5))]
+        assert conv.receptive_field(layers) == _empirical_receptive_field(layers), layers
+    with pytest.raises(TypeError):
+        conv.receptive_field([(3, 1, 1)])
+    with pytest.raises(ValueError):
+        conv.receptive_field([(3, 0)])
+
+
+def test_summary_matches_pytorch_on_a_small_cnn():
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
+                          nn.Sequential(nn.Conv2d(8, 4, 5, stride=2, groups=4), nn.ReLU(inplace=True)),
+                          nn.Flatten(), nn.Linear(4 * 2 * 2, 10))
+    model.train()
+    s = conv.summary(model, (3, 14, 14))
+    assert model.training  # summary restores the mode it found
+    assert s.total_params == sum(p.numel() for p in model.parameters())
+    # shapes: the same as a real forward pass, layer by layer
+    x, shapes = torch.zeros(1, 3, 14, 14), []
+    for layer in [*model[:3], *model[3], *model[4:]]:
+        x = layer(x)
+        shapes.append(tuple(x.shape[1:]))
+    assert [r.output_shape for r in s.rows[1:]] == shapes
+    assert [r.name for r in s.rows[1:]] == ["0", "1", "2", "3.0", "3.1", "4", "5"]
+    # activations: the input, conv, out-of-place ReLU, pool, grouped conv, fc; in-place ReLU and flatten add none
+    assert [r.activations for r in s.rows] == [588, 1568, 1568, 392, 16, 0, 0, 10]
+    assert s.total_memory_bytes == 4 * s.total_activations
+    # multiply-adds: one dot product of length (C_in / groups) * F * F per conv output, in_features per fc output
+    assert [r.macs for r in s.rows if r.macs] == [8 * 196 * 27, 16 * 2 * 25, 10 * 16]
+    assert "total" in str(s) and f"{s.total_params:,}" in str(s)
+    with pytest.raises(TypeError, match="nn.Sequential"):
+        conv.summary(nn.Linear(3, 4), (3,))
+
+
+def test_vgg16_and_alexnet_specs_match_published_figures():
+    torch.manual_seed(0)
+    vgg = conv.from_spec(conv.VGG16, (3, 224, 224))
+    s = conv.summary(vgg, (3, 224, 224))
+    assert s.total_params == sum(p.numel() for p in vgg.parameters()) == 138_357_544  # Simonyan & Zisserman
+    # input + one output per conv, pool and fc layer (ReLUs are in place): the lecture's per-layer rows
+    assert s.total_activations == 15_237_608
+    assert s.rows[-1].output_shape == (1000,)
+    assert round(s.total_macs / 1e9, 1) == 15.5  # the usual "15.5 G multiply-adds" for VGG16
+    alex = conv.from_spec(conv.ALEXNET, (3, 227, 227))
+    assert sum(p.numel() for p in alex.parameters()) == 62_378_344  # single-tower AlexNet
+    spatial = [r.output_shape[1] for r in conv.summary(alex, (3, 227, 227)).rows if len(r.output_shape) == 3]
+    assert sorted(set(spatial), reverse=True) == [227, 55, 27, 13, 6]
+    with pytest.raises(ValueError, match="does not tile"):
+        conv.from_spec(conv.ALEXNET, (3, 224, 224))  # the paper's famous 224 does not fit conv1
