@@ -1,0 +1,137 @@
+"""dlext.optim against torch.optim: same signature, same parameters after 100 steps, clear errors."""
+import inspect
+
+import pytest
+import torch
+from torch import nn
+
+from dlext import optim
+
+# Our class -> PyTorch's class of the same name (AdaGrad is spelled Adagrad there).
+PAIRS = {optim.SGD: torch.optim.SGD, optim.AdaGrad: torch.optim.Adagrad, optim.RMSprop: torch.optim.RMSprop,
+         optim.Adadelta: torch.optim.Adadelta, optim.Adam: torch.optim.Adam}
+# PyTorch's implementation switches, which change how the update is computed, never what it is.
+IMPLEMENTATION_ONLY = {"foreach", "fused", "capturable", "differentiable"}
+
+CASES = [
+    (optim.SGD, dict(lr=0.05)),
+    (optim.SGD, dict(lr=0.05, momentum=0.9)),
+    (optim.SGD, dict(lr=0.05, momentum=0.9, dampening=0.3, weight_decay=1e-2)),
+    (optim.SGD, dict(lr=0.02, momentum=0.8, nesterov=True, weight_decay=1e-3)),
+    (optim.SGD, dict(lr=0.05, momentum=0.5, maximize=True)),
+    (optim.AdaGrad, dict()),
+    (optim.AdaGrad, dict(lr=0.1, lr_decay=1e-2, weight_decay=1e-2, initial_accumulator_value=0.1, eps=1e-8)),
+    (optim.RMSprop, dict()),
+    (optim.RMSprop, dict(lr=1e-3, alpha=0.9, weight_decay=1e-2, momentum=0.9)),
+    (optim.RMSprop, dict(lr=1e-3, centered=True, momentum=0.5, eps=1e-6)),
+    (optim.Adadelta, dict()),
+    (optim.Adadelta, dict(lr=0.5, rho=0.95, eps=1e-5, weight_decay=1e-2)),
+    (optim.Adam, dict()),
+    (optim.Adam, dict(lr=1e-2, betas=(0.8, 0.99), eps=1e-6, weight_decay=1e-2)),
+    (optim.Adam, dict(lr=1e-2, amsgrad=True)),
+    (optim.Adam, dict(lr=1e-2, weight_decay=0.1, decoupled_weight_decay=True, amsgrad=True)),
+]
+
+
+def _problem(seed: int, dtype: torch.dtype):
+    """A small random regression MLP and data; a fresh copy of the same weights on every call."""
+    gen = torch.Generator().manual_seed(seed)
+    X = torch.randn(64, 5, generator=gen, dtype=dtype)
+    y = torch.randn(64, 2, generator=gen, dtype=dtype)
+    torch.manual_seed(seed)
+    model = nn.Sequential(nn.Linear(5, 8), nn.Tanh(), nn.Linear(8, 2)).to(dtype)
+    return model, X, y
+
+
+def _run(cls, kwargs, seed, dtype, steps=100):
+    model, X, y = _problem(seed, dtype)
+    opt = cls(model.parameters(), **kwargs)
+    gen = torch.Generator().manual_seed(seed + 1)
+    for _ in range(steps):
+        idx = torch.randint(0, len(X), (16,), generator=gen)  # stochastic mini-batches
+        loss = nn.functional.mse_loss(model(X[idx]), y[idx])
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    return [p.detach().clone() for p in model.parameters()], opt
+
+
+@pytest.mark.parametrize("cls, kwargs", CASES, ids=lambda c: c.__name__ if isinstance(c, type) else str(c))
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+@pytest.mark.parametrize("seed", [0, 1])
+def test_matches_torch_after_100_steps(cls, kwargs, dtype, seed):
+    ours, _ = _run(cls, kwargs, seed, dtype)
+    theirs, _ = _run(PAIRS[cls], kwargs, seed, dtype)
+    start, _ = _run(cls, kwargs, seed, dtype, steps=0)
+    # The updates are the same equations in the same order, so only rounding may differ: 1e-6 absolute.
+    for a, b in zip(ours, theirs):
+        torch.testing.assert_close(a, b, atol=1e-6, rtol=0)
+    moved = max((a - s).abs().max().item() for a, s in zip(ours, start))
+    assert moved > 1e-3  # the comparison is not vacuous: 100 steps really changed the weights
+
+
+@pytest.mark.parametrize("cls", PAIRS)
+def test_same_hyperparameters_and_defaults_as_torch(cls):
+    ours = inspect.signature(cls.__init__).parameters
+    theirs = {k: v for k, v in inspect.signature(PAIRS[cls].__init__).parameters.items()
+              if k not in IMPLEMENTATION_ONLY}
+    assert list(ours) == list(theirs), (list(ours), list(theirs))  # same names, in the same order
+    for name, p in ours.items():
+        assert p.default == theirs[name].default, f"{cls.__name__}({name}=...) default differs from torch"
+    model, *_ = _problem(0, torch.float32)
+    assert cls(model.parameters()).defaults.keys() <= PAIRS[cls](model.parameters()).defaults.keys()
+
+
+def test_works_with_torch_schedulers_and_param_groups():
+    model, X, y = _problem(0, torch.float64)
+    opt = optim.SGD([{"params": model[0].parameters()}, {"params": model[2].parameters(), "lr": 0.5}],
+                    lr=0.1, momentum=0.9)
+    sched = torch.optim.lr_scheduler.StepLR(opt, step_size=2, gamma=0.5)
+    for _ in range(4):
+        opt.zero_grad()
+        nn.functional.mse_loss(model(X), y).backward()
+        opt.step()
+        sched.step()
+    assert [g["lr"] for g in opt.param_groups] == [0.025, 0.125]
+    opt.load_state_dict(opt.state_dict())  # the state round-trips like any torch optimizer's
+
+
+def test_closure_is_called_and_its_loss_returned():
+    model, X, y = _problem(0, torch.float64)
+    opt = optim.Adam(model.parameters(), lr=1e-2)
+
+    def closure():
+        opt.zero_grad()
+        loss = nn.functional.mse_loss(model(X), y)
+        loss.backward()
+        return loss
+
+    first = opt.step(closure).item()
+    for _ in range(20):
+        last = opt.step(closure).item()
+    assert last < first
+
+
+@pytest.mark.parametrize("make, word", [
+    (lambda p: optim.SGD(p, lr=-0.1), "lr"),
+    (lambda p: optim.SGD(p, momentum=-0.5), "momentum"),
+    (lambda p: optim.SGD(p, weight_decay=-1), "weight_decay"),
+    (lambda p: optim.SGD(p, nesterov=True), "nesterov"),
+    (lambda p: optim.SGD(p, momentum=0.9, dampening=0.1, nesterov=True), "nesterov"),
+    (lambda p: optim.AdaGrad(p, eps=0), "eps"),
+    (lambda p: optim.AdaGrad(p, lr_decay=-1), "lr_decay"),
+    (lambda p: optim.AdaGrad(p, initial_accumulator_value=-1), "initial_accumulator_value"),
+    (lambda p: optim.RMSprop(p, alpha=1.5), "alpha"),
+    (lambda p: optim.RMSprop(p, eps=-1e-8), "eps"),
+    (lambda p: optim.Adadelta(p, rho=1.0), "rho"),
+    (lambda p: optim.Adadelta(p, lr=-1), "lr"),
+    (lambda p: optim.Adam(p, betas=(1.0, 0.999)), "betas[0]"),
+    (lambda p: optim.Adam(p, betas=(0.9, -0.1)), "betas[1]"),
+    (lambda p: optim.Adam(p, betas=0.9), "betas"),
+    (lambda p: optim.Adam(p, eps=0.0), "eps"),
+    (lambda p: optim.Adam(p, lr=float("nan")), "lr"),
+    (lambda p: optim.Adam(p, amsgrad="yes"), "amsgrad"),
+])
+def test_invalid_hyperparameters_raise_value_error_naming_them(make, word):
+    with pytest.raises(ValueError, match=word.replace("[", r"\[").replace("]", r"\]")):
+        make([nn.Parameter(torch.zeros(3))])
