@@ -83,7 +83,7 @@ def install_guard(sandbox: Path) -> None:
         if isinstance(path, int):
             return True  # an already-open descriptor: its opening was checked
         path = os.fsdecode(path)
-        if dir_fd is not None and not os.path.isabs(path):
+        if isinstance(dir_fd, int) and dir_fd >= 0 and not os.path.isabs(path):
             path = os.path.join(os.readlink(f"/proc/self/fd/{dir_fd}"), path)
         real = os.path.realpath(path)
         return real == root or real.startswith(root + os.sep) or real == os.devnull
@@ -136,8 +136,9 @@ def run_cells(plan: dict, emit, evaluate) -> dict:
                 result = evaluate(qid, eval(step["expr"], ns))
             emit({"type": "check", "qid": qid, "points": result.points, "message": why + result.message})
         except BaseException as err:  # noqa: BLE001
+            verb = "was" if isinstance(err, TimeLimit) else "raised"  # "was stopped after the 60 s time limit"
             emit({"type": "check", "qid": qid, "points": 0.0,
-                  "message": f"{why}evaluating check({qid!r}, {step['expr']}) raised {_short(err)}"})
+                  "message": f"{why}evaluating check({qid!r}, {step['expr']}) {verb} {_short(err)}"})
     return ns
 
 

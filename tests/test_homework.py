@@ -1,0 +1,248 @@
+"""Homework tooling: student versions (release) and the autograder (grade), on fixtures and every chapter."""
+import csv
+import hashlib
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from dlext.homework import questions
+from dlext.homework.__main__ import main
+from dlext.homework.grade import check_calls, grade, plan_steps
+from dlext.homework.release import BEGIN, END, LINE, HINT, ReleaseError, has_solution, release, strip_solutions
+
+ROOT = Path(__file__).resolve().parents[1]
+FIXTURES = ROOT / "tests" / "fixtures" / "homework"
+SUBMISSIONS = sorted((FIXTURES / "submissions").glob("*.ipynb"))
+
+
+def _exercise_cells(nb) -> list:
+    return [c for c in nb.cells if c.cell_type == "code" and ("exercise" in c.metadata.get("tags", []) or has_solution(c.source))]
+
+
+CHAPTERS = sorted(p for p in (ROOT / "book").glob("*.ipynb") if _exercise_cells(nbformat.read(p, as_version=4)))
+
+
+def _solution_lines(source: str) -> list[str]:
+    """The lines a student must not see: block bodies (hints aside) and the values of ``# SOLUTION`` lines."""
+    hidden, inside = [], False
+    for line in source.split("\n"):
+        if BEGIN.match(line) or END.match(line):
+            inside = bool(BEGIN.match(line))
+        elif inside and line.strip() and not HINT.match(line):
+            hidden.append(line.strip())
+        elif LINE.search(line):
+            hidden.append(LINE.sub("", line).split("=", 1)[1].strip())
+    return hidden
+
+
+def _snapshot(folder: Path) -> dict:
+    """Every path under ``folder``: its mode, and for files their mtime and content hash."""
+    return {str(p): (p.stat().st_mode, p.stat().st_mtime_ns, hashlib.sha256(p.read_bytes()).hexdigest())
+            if p.is_file() else (p.stat().st_mode,) for p in sorted(folder.rglob("*"))}
+
+
+def _points(rows: list[dict]) -> dict:
+    return {(r["student"], r["question"]): (r["points"], r["max_points"]) for r in rows}
+
+
+# --- release -------------------------------------------------------------------------------------
+
+def test_strip_solutions_stubs_blocks_and_lines():
+    master = ('def f(x):\n    # BEGIN SOLUTION\n    # HINT: add one\n    y = x + 1\n    return y\n    # END SOLUTION\n'
+              '\n\nanswer = 42  # SOLUTION\nrate: float = 0.5  # SOLUTION\na, b = 1, 2  # SOLUTION')
+    assert strip_solutions(master) == (
+        'def f(x):\n    # HINT: add one\n    raise NotImplementedError("your code here: see the exercise above")\n'
+        '\n\nanswer = ...  # YOUR ANSWER HERE\nrate: float = ...  # YOUR ANSWER HERE\na, b = ...  # YOUR ANSWER HERE')
+
+
+@pytest.mark.parametrize("source, problem", [
+    ("def f():\n    # BEGIN SOLUTION\n    return 1\n", "never closed"),
+    ("def f():\n    return 1\n    # END SOLUTION\n", "without a BEGIN"),
+    ("def f():\n    # BEGIN SOLUTION\n    # BEGIN SOLUTION\n    return 1\n    # END SOLUTION\n", "inside another"),
+    ("# BEGIN SOLUTION\nx = 1\n# END SOLUTION\n", "inside a function"),
+    ("print(42)  # SOLUTION\n", "must be an assignment"),
+])
+def test_malformed_markers_are_refused(source, problem):
+    with pytest.raises(ReleaseError, match=problem):
+        strip_solutions(source)
+
+
+def test_release_refuses_an_unbalanced_notebook_and_writes_nothing(tmp_path, capsys):
+    assert main(["release", str(FIXTURES / "master.ipynb"), str(FIXTURES / "unbalanced.ipynb"), "--out", str(tmp_path)]) == 2
+    assert "unbalanced.ipynb, cell" in capsys.readouterr().err and not any(tmp_path.iterdir())
+
+
+def test_release_refuses_to_overwrite_the_master():
+    with pytest.raises(ReleaseError, match="overwrite"):
+        release([FIXTURES / "master.ipynb"], FIXTURES)
+
+
+def test_release_of_the_fixture(tmp_path):
+    subprocess.run([sys.executable, "-m", "dlext.homework", "release", str(FIXTURES / "master.ipynb"),
+                    "--out", str(tmp_path / "a")], check=True, capture_output=True)
+    release([FIXTURES / "master.ipynb"], tmp_path / "b")
+    first = (tmp_path / "a" / "master.ipynb").read_bytes()
+    assert first == (tmp_path / "b" / "master.ipynb").read_bytes()
+    text = first.decode()
+    master = nbformat.read(FIXTURES / "master.ipynb", as_version=4)
+    for line in [line for c in master.cells for line in _solution_lines(c.source)]:
+        assert json.dumps(line)[1:-1] not in text, line
+    assert "# HINT: torch.cdist gives every test-to-mean distance at once" in text  # hints are kept
+    student = nbformat.read(tmp_path / "a" / "master.ipynb", as_version=4)
+    tags = [c.metadata.get("tags", []) for c in student.cells]
+    assert ["remove-cell", "colab-setup"] in tags  # the Colab cell is kept
+    assert all("hide-input" not in t for t in tags)
+    assert sum("raises-exception" in t for t in tags) == 3  # the three check cells
+
+
+# --- grading the fixture folder ------------------------------------------------------------------
+
+EXPECTED = {  # student -> points for getting_started q1, q2, q3 (worth 1, 2, 3)
+    "correct": (1, 2, 3),
+    "wrong": (0, 0, 3),          # q1 and q2 wrong, q3 right
+    "crashing": (0, 0, 3),       # q1's cell divides by zero, q2's function raises, q3's cell raises SystemExit late
+    "infinite_loop": (1, 0, 0),  # q2 loops when called (the per-check alarm), q3 swallows the alarm (overall limit)
+    "megabytes": (1, 2, 3),      # prints 20 MB, 1 MB per call and writes 40 MB to fd 1: output is capped, answers right
+    "deleting": (0, 2, 3),       # q1's cell dies on a refused os.remove; q2 and q3 catch their refused attacks
+    "garbage": (0, 0, 0),        # not a notebook
+    "lost_metadata": (1, 2, 3),  # no tags or metadata at all: recovered from the check calls
+    "deleted_check": (1, 0, 3),  # q2's check cell deleted: 0, not missing from the grades
+    "inplace": (1, 0, 3),        # passes the public q2 check but fails a hidden test
+}
+TIMEOUT, TOTAL_TIMEOUT = 5, 20  # s; a correct submission needs ~2 s of CPU in all, the rest is margin for a loaded CI
+
+
+@pytest.fixture(scope="module")
+def graded(tmp_path_factory):
+    """Grade the fixture folder once, with hidden tests, inside a temp dir that holds victim files."""
+    if not os.environ.get("DLEXT_DATA_DIR"):
+        pytest.skip("the q3 check reads MNIST: set DLEXT_DATA_DIR")
+    base = tmp_path_factory.mktemp("grading")
+    (base / "victim.txt").write_text("do not delete")
+    (base / "victim_dir" / "empty").mkdir(parents=True)
+    (base / "victim_dir" / "keep.txt").write_text("do not delete")
+    (base / "tmp").mkdir()
+    # The submissions' sandboxes go under base/tmp, so base is Path.home().parents[3] for the "deleting" fixture.
+    before = {"base": _snapshot(base), "fixtures": _snapshot(FIXTURES)}
+    saved, tempfile.tempdir = tempfile.tempdir, str(base / "tmp")
+    try:
+        start = time.monotonic()
+        rows = grade(SUBMISSIONS, base / "out", tests=FIXTURES / "instructor_tests", timeout=TIMEOUT,
+                     total_timeout=TOTAL_TIMEOUT, jobs=2)
+        seconds = time.monotonic() - start
+    finally:
+        tempfile.tempdir = saved
+    return {"rows": rows, "out": base / "out", "base": base, "before": before, "seconds": seconds}
+
+
+def test_fixture_folder_gets_the_expected_points(graded):
+    got = _points(graded["rows"])
+    for student, points in EXPECTED.items():
+        for n, (p, max_points) in enumerate(zip(points, (1, 2, 3)), start=1):
+            assert got[(student, f"getting_started.q{n}")] == (p, max_points), (student, n)
+    assert len(graded["rows"]) == 3 * len(EXPECTED)
+    with open(graded["out"] / "grades.csv", newline="") as f:
+        assert [(r["student"], r["question"], float(r["points"]), float(r["max_points"])) for r in csv.DictReader(f)] == \
+            [(r["student"], r["question"], r["points"], r["max_points"]) for r in graded["rows"]]
+
+
+def test_grading_stays_within_the_time_limits(graded):
+    times = {s: json.loads((graded["out"] / f"{s}.json").read_text())["execution_time"] for s in EXPECTED}
+    assert times["infinite_loop"] <= TOTAL_TIMEOUT + 5  # killed at the overall limit, its results kept
+    assert max(t for s, t in times.items() if s != "infinite_loop") < TOTAL_TIMEOUT
+    assert graded["seconds"] < 2 * TOTAL_TIMEOUT + 30  # two at a time; only one submission hangs
+
+
+def test_nothing_outside_the_sandboxes_changed(graded):
+    base, before = graded["base"], graded["before"]
+    after = {k: v for k, v in _snapshot(base).items() if not k.startswith(str(base / "out"))}
+    assert after == before["base"]  # victims untouched, and every sandbox under base/tmp removed
+    assert _snapshot(FIXTURES) == before["fixtures"]
+
+
+def test_results_json_has_gradescope_shape_and_plain_messages(graded):
+    results = {s: json.loads((graded["out"] / f"{s}.json").read_text()) for s in EXPECTED}
+    for student, data in results.items():
+        assert data["score"] == sum(EXPECTED[student])
+        assert [t["max_score"] for t in data["tests"]] == [1, 2, 3]
+        assert all(set(t) >= {"name", "score", "max_score", "output"} and t["output"] for t in data["tests"])
+        assert "the grader ran a training cell" not in json.dumps(data)  # training cells never run
+    messages = {s: [t["output"] for t in d["tests"]] for s, d in results.items()}
+    assert "time limit" in messages["infinite_loop"][1] and "overall time limit" in messages["infinite_loop"][2]
+    assert "not a readable Jupyter notebook" in messages["garbage"][0]
+    assert "check cell deleted" in messages["deleted_check"][1]
+    assert "hidden test test_accuracy_leaves_the_logits_unchanged failed" in messages["inplace"][1]
+    assert "IndexError" in messages["crashing"][1]
+    assert "PermissionError" in messages["deleting"][0]
+    assert "output limit reached" in results["megabytes"]["extra_data"]["printed_output"] or \
+        len(results["megabytes"]["extra_data"]["printed_output"]) <= 4000
+    assert (graded["out"] / "megabytes.json").stat().st_size < 20_000
+
+
+def test_plan_runs_setup_exercise_and_check_cells_only():
+    for path in (FIXTURES / "master.ipynb", FIXTURES / "submissions" / "lost_metadata.ipynb"):
+        steps = plan_steps(nbformat.read(path, as_version=4))
+        # cells: 0 title, 1 Colab, 2 setup, 3 training, then (prompt, exercise, check) x 3, summary
+        assert [(s["kind"], s["cell"]) for s in steps] == [
+            ("run", 2), ("run", 5), ("check", 6), ("run", 8), ("check", 9), ("run", 11), ("check", 12)], path
+
+
+def test_check_calls_are_read_from_the_source():
+    assert check_calls('check("cnn.q1", output_size)\nhomework.check("cnn.q2", answer=(f, "b"))') == [
+        ("cnn.q1", "output_size"), ("cnn.q2", '(f, "b")')]
+    assert check_calls("check(qid, x)\nprint('check')\n%time check('cnn.q3', y)") == [("cnn.q3", "y")]
+
+
+# --- every chapter with exercises ----------------------------------------------------------------
+
+@pytest.mark.parametrize("chapter", CHAPTERS, ids=[p.stem for p in CHAPTERS])
+def test_chapter_release_is_deterministic_and_hides_solutions(chapter, tmp_path):
+    first, second = release([chapter], tmp_path / "a")[0], release([chapter], tmp_path / "b")[0]
+    assert first.read_bytes() == second.read_bytes()
+    master, student = nbformat.read(chapter, as_version=4), nbformat.read(first, as_version=4)
+    assert len(master.cells) == len(student.cells)
+    for m, s in zip(master.cells, student.cells):
+        if m.cell_type == "code":
+            assert s.outputs == [] and s.execution_count is None
+        for line in _solution_lines(m.source):
+            assert line not in s.source, f"solution line {line!r} left in the student notebook"
+    text = first.read_text()
+    assert "BEGIN SOLUTION" not in text and "END SOLUTION" not in text and "  # SOLUTION" not in text
+    qids = {q for c in student.cells if c.cell_type == "code" for q, _ in check_calls(c.source)}
+    assert len(qids) >= 3, f"{chapter.name} needs at least three exercises with check cells"
+
+
+@pytest.mark.parametrize("chapter", CHAPTERS, ids=[p.stem for p in CHAPTERS])
+def test_chapter_master_grades_full_and_student_zero(chapter, tmp_path):
+    (tmp_path / "subs").mkdir()
+    (tmp_path / "subs" / "master.ipynb").write_bytes(chapter.read_bytes())
+    release([chapter], tmp_path / "student")[0].rename(tmp_path / "subs" / "student.ipynb")
+    rows = grade(sorted((tmp_path / "subs").glob("*.ipynb")), tmp_path / "out", timeout=120)
+    nb = nbformat.read(chapter, as_version=4)
+    topics = {q.split(".")[0] for c in nb.cells if c.cell_type == "code" for q, _ in check_calls(c.source)}
+    registered = sorted(q.qid for t in topics for q in questions(t))
+    results = json.loads((tmp_path / "out" / "master.json").read_text())
+    for row in rows:
+        if row["student"] == "master":
+            assert row["points"] == row["max_points"], (row, results)
+        else:
+            assert row["points"] == 0, row
+    assert sorted(r["question"] for r in rows if r["student"] == "master") == registered
+
+
+@pytest.mark.notebook
+@pytest.mark.parametrize("chapter", CHAPTERS, ids=[p.stem for p in CHAPTERS])
+def test_student_chapter_runs_under_nbval(chapter, tmp_path):
+    student = release([chapter], tmp_path)[0]
+    env = {k: v for k, v in os.environ.items() if k not in ("DLEXT_METRICS", "PYTEST_ADDOPTS")}
+    run = subprocess.run([sys.executable, "-m", "pytest", "--nbval-lax", "--nbval-current-env", "-p", "no:cacheprovider",
+                          "-p", "no:xdist", "--nbval-cell-timeout=600", "-q", "-c", os.devnull, "--rootdir", str(tmp_path),
+                          str(student)], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=1800)
+    assert run.returncode == 0, run.stdout[-4000:] + run.stderr[-2000:]
