@@ -4,8 +4,8 @@ Each submission runs in a fresh process (``_runner.py``) inside its own temporar
 also its HOME, TMPDIR and MPLCONFIGDIR. Only the setup, exercise and check cells run, never the
 Colab cell or the chapter's training cells. Cells are found by their tags and, when a student's
 notebook lost them, from the ``check("cnn.q1", answer)`` calls themselves (read with ``ast``). The
-questions and their points come from the registry (``dlext.exercises``), so a deleted check cell
-scores 0 instead of vanishing. Writes ``DIR/grades.csv`` and ``DIR/<student>.json`` (Gradescope's
+questions and their points come from the registry (``dlext.exercises``) for the topics that the
+submissions' check calls name, so a deleted check cell scores 0 instead of vanishing. Writes ``DIR/grades.csv`` and ``DIR/<student>.json`` (Gradescope's
 ``results.json`` shape).
 """
 import ast
@@ -173,7 +173,7 @@ def score(student: str, known: list[Question], records: list[dict], problem: str
 def grade(submissions: list[Path], out_dir: Path, tests: Path | None = None, timeout: float = 60,
           total_timeout: float | None = None, jobs: int = 1) -> list[dict]:
     """Grade every submission; write ``grades.csv`` and one JSON per student; return the CSV rows."""
-    submissions = [Path(p) for p in submissions]
+    submissions = [n for p in map(Path, submissions) for n in (sorted(p.glob("*.ipynb")) if p.is_dir() else [p])]
     students = [p.stem for p in submissions]
     if len(set(students)) != len(students):
         raise ValueError("two submissions have the same file name (the student's name): "
@@ -181,7 +181,7 @@ def grade(submissions: list[Path], out_dir: Path, tests: Path | None = None, tim
     if tests is not None and not Path(tests).is_dir():
         raise ValueError(f"--tests must be a folder of pytest files, got {tests}")
     plans = {s: read_submission(p) for s, p in zip(students, submissions)}
-    topics = sorted({s["qid"].split(".")[0] for steps, _ in plans.values() for s in steps if s["kind"] == "check"})
+    topics = _topics([steps for steps, problem in plans.values() if not problem])
     known = [q for topic in topics for q in _known(topic)]
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -214,6 +214,13 @@ def grade(submissions: list[Path], out_dir: Path, tests: Path | None = None, tim
         writer.writeheader()
         writer.writerows(rows)
     return rows
+
+
+def _topics(plans: list[list[dict]]) -> list[str]:
+    """Topics named by the check calls of at least half the readable submissions (one stray pasted
+    check call does not add another chapter's questions to everyone's grades)."""
+    named = [{s["qid"].split(".")[0] for s in steps if s["kind"] == "check"} for steps in plans]
+    return sorted(t for t in set().union(*named) if 2 * sum(t in n for n in named) >= len(named))
 
 
 def _known(topic: str) -> list[Question]:
