@@ -1,0 +1,285 @@
+"""Checks of the built book in headless Chromium, offline (run after `make book`, by `make check-book`).
+
+For every page listed in `_toc.yml`, served from `_build/html` on 127.0.0.1 to a Chromium that cannot
+resolve any other host:
+- math in the source is rendered by MathJax (no raw `$$` left in the text);
+- a notebook that plots shows its figures as loaded images;
+- a notebook page links to Colab at .../blob/main/book/<file>.ipynb, built from `_config.yml`'s repository URL;
+- saved widget state (ipywidgets, tqdm.auto progress bars) is rendered;
+- no SEVERE console message, no failed asset load, nothing fetched from any host but the local server.
+A full-page screenshot of each page is saved under `_build/screenshots/` for review.
+
+Needs Debian's `chromium` and `chromium-driver` (`.ci/run` installs them). If the book is not built, the
+tests fail (they do not skip): a check that silently does nothing would hide a broken build.
+"""
+from __future__ import annotations
+
+import base64
+import functools
+import http.server
+import re
+import shutil
+import threading
+from pathlib import Path
+
+import nbformat
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+HTML = ROOT / "_build" / "html"
+SCREENSHOTS = ROOT / "_build" / "screenshots"
+CONFIG = yaml.safe_load((ROOT / "_config.yml").read_text())
+REPO_URL = CONFIG["repository"]["url"].rstrip("/")
+BRANCH = CONFIG["repository"].get("branch", "main")
+CHROMEDRIVER = "/usr/bin/chromedriver"
+LOAD_TIMEOUT = 90  # seconds for MathJax/widgets to finish; generous because the CI machine is loaded
+
+pytestmark = pytest.mark.browser
+
+
+def toc_pages() -> list[str]:
+    """Every file the book's table of contents lists (root, chapters and any nested sections), in order."""
+    toc = yaml.safe_load((ROOT / "_toc.yml").read_text())
+    pages = [toc["root"]]
+
+    def walk(entries):
+        for entry in entries or []:
+            if "file" in entry:
+                pages.append(entry["file"])
+            walk(entry.get("sections"))
+
+    for part in toc.get("parts", []):
+        walk(part.get("chapters"))
+    walk(toc.get("chapters"))
+    return [str(Path(p).with_suffix("")) for p in pages]
+
+
+def source_of(page: str) -> Path:
+    for suffix in (".ipynb", ".md"):
+        if (ROOT / page).with_suffix(suffix).exists():
+            return (ROOT / page).with_suffix(suffix)
+    raise FileNotFoundError(f"_toc.yml lists {page}, but neither {page}.ipynb nor {page}.md exists")
+
+
+# Math in MyST source: $$...$$, $...$ (dollarmath), {math} roles/directives, amsmath environments.
+MATH_RE = re.compile(r"\$\$|(?<![\\$\w])\$(?=\S)[^$\n]+?(?<=\S)\$(?![\w$])|\{math\}|\\begin\{(?:equation|align|gather)")
+PLOT_RE = re.compile(r"\bplt\.|\bmatplotlib\b|\.imshow\(|\.savefig\(")
+WIDGET_RE = re.compile(r"^\s*(?:import ipywidgets|from ipywidgets\b)", re.M)
+
+
+@functools.cache
+def expectations(page: str) -> dict:
+    """What the page must show, read from its source: math, figures, widgets, a Colab link."""
+    src = source_of(page)
+    if src.suffix == ".md":
+        return {"notebook": False, "math": bool(MATH_RE.search(src.read_text())), "plots": False, "widgets": False}
+    nb = nbformat.read(src, as_version=4)
+    markdown = "\n".join(c.source for c in nb.cells if c.cell_type == "markdown")
+    # Code the book shows outputs of: cells removed or with outputs removed cannot put a figure on the page.
+    shown = [c.source for c in nb.cells if c.cell_type == "code"
+             and not {"remove-cell", "remove-output"} & set(c.metadata.get("tags", []))]
+    code = "\n".join(shown)
+    return {
+        "notebook": True,
+        "math": bool(MATH_RE.search(markdown)),
+        "plots": bool(PLOT_RE.search(code)),
+        "widgets": bool(WIDGET_RE.search(code)),
+    }
+
+
+PAGES = toc_pages()
+
+
+def require_built_book() -> None:
+    if not (HTML / "index.html").is_file():
+        pytest.fail(f"{HTML}/index.html does not exist: build the book first (`make book`), then run `make check-book`.",
+                    pytrace=False)
+
+
+class _QuietHandler(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, *args):  # keep pytest's output readable
+        pass
+
+
+@pytest.fixture(scope="module")
+def server():
+    require_built_book()
+    handler = functools.partial(_QuietHandler, directory=str(HTML))
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{httpd.server_address[1]}"
+    httpd.shutdown()
+    httpd.server_close()
+
+
+@pytest.fixture(scope="module")
+def browser(tmp_path_factory):
+    require_built_book()
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    if not Path(CHROMEDRIVER).exists() or shutil.which("chromium") is None:
+        pytest.fail("headless Chromium is needed: `apt-get install -y chromium chromium-driver`", pytrace=False)
+    options = webdriver.ChromeOptions()
+    for flag in ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                 "--disable-dev-shm-usage", "--window-size=1280,900",
+                 f"--user-data-dir={tmp_path_factory.mktemp('chromium-profile')}",
+                 # Offline like CI: every host but the local server fails to resolve, so a page that
+                 # still needs a CDN shows a console error instead of quietly loading from the internet.
+                 "--host-resolver-rules=MAP * ~NOTFOUND , EXCLUDE 127.0.0.1"]:
+        options.add_argument(flag)
+    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
+    driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
+    driver.set_page_load_timeout(LOAD_TIMEOUT)
+    yield driver
+    driver.quit()
+
+
+# Waits until MathJax has typeset every math element and the widget manager has rendered every saved view.
+READY_JS = r"""
+const article = document.querySelector('article') || document.body;
+const maths = [...article.querySelectorAll('.math')];
+const mathDone = maths.every(m => m.querySelector('mjx-container'));
+const views = [...document.querySelectorAll('script[type="application/vnd.jupyter.widget-view+json"]')];
+const widgetsDone = views.every(v => {
+  const area = v.previousElementSibling;
+  return area && area.classList.contains('widget-subarea') && area.querySelector('.jupyter-widgets, .widget-inline-hbox, .widget-box, .widget-html, .widget-slider');
+});
+const imagesDone = [...document.images].every(img => img.complete);
+return document.readyState === 'complete' && mathDone && widgetsDone && imagesDone;
+"""
+
+INSPECT_JS = r"""
+const article = document.querySelector('article') || document.body;
+const clone = article.cloneNode(true);
+clone.querySelectorAll('pre, code, script, style, mjx-container, .highlight').forEach(e => e.remove());
+const views = [...document.querySelectorAll('script[type="application/vnd.jupyter.widget-view+json"]')];
+return {
+  text: clone.textContent,
+  mathElements: article.querySelectorAll('.math').length,
+  mjx: article.querySelectorAll('mjx-container').length,
+  mathjaxError: article.querySelectorAll('mjx-merror, .MathJax_Error').length,
+  outputImages: [...article.querySelectorAll('.cell_output img')].map(i => ({src: i.currentSrc, w: i.naturalWidth})),
+  images: [...document.images].map(i => ({src: i.currentSrc, complete: i.complete, w: i.naturalWidth})),
+  links: [...document.querySelectorAll('a[href]')].map(a => a.href),
+  widgetViews: views.length,
+  widgetsRendered: views.filter(v => v.previousElementSibling && v.previousElementSibling.classList.contains('widget-subarea')
+                                     && v.previousElementSibling.querySelector('.jupyter-widgets')).length,
+  resources: performance.getEntriesByType('resource').map(r => r.name),
+};
+"""
+
+
+def screenshot(driver, path: Path) -> None:
+    """Full-page PNG through the DevTools protocol (the whole scroll height, not just the viewport)."""
+    metrics = driver.execute_cdp_cmd("Page.getLayoutMetrics", {})
+    size = metrics["cssContentSize"]
+    clip = {"x": 0, "y": 0, "width": size["width"], "height": min(size["height"], 30000), "scale": 1}
+    shot = driver.execute_cdp_cmd("Page.captureScreenshot",
+                                  {"format": "png", "captureBeyondViewport": True, "clip": clip})
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(base64.b64decode(shot["data"]))
+
+
+def test_book_is_built():
+    require_built_book()
+    missing = [p for p in PAGES if not (HTML / f"{p}.html").is_file()]
+    assert not missing, f"pages listed in _toc.yml but not in {HTML}: {missing}"
+
+
+ENTRY_POINTS = ["mathjax/tex-mml-chtml.js", "requirejs/require.js", "jupyter-widgets/setup.js",
+                "jupyter-widgets/embed-amd.js"]
+
+
+def test_no_cdn_for_mathjax_requirejs_or_widgets():
+    """The built HTML loads MathJax, require.js and the widget manager from _static/, never from a CDN,
+    and only their entry points (not every .js of the bundles, as when they sit in a top-level _static/)."""
+    require_built_book()
+    external = re.compile(r"""<(?:script|link)\b[^>]*\b(?:src|href)=["'](?:https?:)?//[^"']*""", re.I)
+    vendored = re.compile(r"""<script\b[^>]*\bsrc=["'](?:\.\./)*_static/((?:mathjax|jupyter-widgets|requirejs)/[^"'?]*)""")
+    offenders = {}
+    for page in sorted(HTML.rglob("*.html")):
+        html = page.read_text(errors="replace")
+        found = [m.group(0) for m in external.finditer(html)]
+        found += [s for s in ("mathjax@", "require.min.js", "html-manager@") if s in html]
+        scripts = [m.group(1) for m in vendored.finditer(html)]
+        found += [f"<script> for {s}" for s in scripts if s not in ENTRY_POINTS]
+        found += [f"{s} loaded twice" for s in set(scripts) if scripts.count(s) > 1]
+        if found:
+            offenders[str(page.relative_to(HTML))] = found
+    assert not offenders, f"built pages still point at a CDN or load vendored files directly: {offenders}"
+    for entry in ENTRY_POINTS:
+        assert (HTML / "_static" / entry).is_file(), f"_static/{entry} missing: did tools/build_assets.py run?"
+
+
+@pytest.mark.parametrize("page", PAGES)
+def test_page_renders_offline(page, server, browser):
+    from selenium.common.exceptions import TimeoutException
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    expect = expectations(page)
+    assert (HTML / f"{page}.html").is_file(), f"{page}.html was not built"
+    browser.get_log("browser")  # drop messages left from the previous page
+    url = f"{server}/{page}.html"
+    browser.get(url)
+    try:
+        WebDriverWait(browser, LOAD_TIMEOUT, poll_frequency=0.25).until(lambda d: d.execute_script(READY_JS))
+        timed_out = False
+    except TimeoutException:
+        timed_out = True  # the checks below say what is missing
+    info = browser.execute_script(INSPECT_JS)
+    logs = browser.get_log("browser")
+    screenshot(browser, SCREENSHOTS / f"{page.replace('/', '__')}.png")
+    problems = []
+
+    # Math: MathJax typeset every math element; no TeX left as raw text.
+    if expect["math"]:
+        if info["mathElements"] == 0:
+            problems.append("the source has math but the page has no math elements (is dollarmath enabled?)")
+        if info["mjx"] < info["mathElements"] or info["mjx"] == 0:
+            problems.append(f"MathJax rendered {info['mjx']} of {info['mathElements']} math elements")
+    if info["mathjaxError"]:
+        problems.append(f"{info['mathjaxError']} MathJax errors on the page")
+    if "$$" in info["text"]:
+        i = info["text"].index("$$")
+        problems.append(f"raw $$ left in the text: ...{info['text'][max(0, i - 60):i + 60]!r}...")
+
+    # Figures: a notebook that plots shows them as images that actually loaded.
+    if expect["plots"] and not any(img["w"] > 0 for img in info["outputImages"]):
+        problems.append(f"the notebook plots but no figure image is shown in its outputs: {info['outputImages']}")
+    broken = [img["src"] for img in info["images"] if not img["complete"] or img["w"] == 0]
+    if broken:
+        problems.append(f"images that did not load: {broken}")
+
+    # Colab: the launch button opens this notebook of this repository on the configured branch.
+    if expect["notebook"]:
+        owner_repo = REPO_URL.removeprefix("https://github.com/")
+        colab = f"https://colab.research.google.com/github/{owner_repo}/blob/{BRANCH}/{page}.ipynb"
+        if colab not in info["links"]:
+            found = [link for link in info["links"] if "colab" in link]
+            problems.append(f"no Colab link {colab} (Colab links on the page: {found})")
+
+    # Widgets: saved state is rendered by the local widget manager.
+    if expect["widgets"] and info["widgetViews"] == 0:
+        problems.append("the notebook uses ipywidgets but the page has no saved widget views (widget state not stored?)")
+    if info["widgetsRendered"] < info["widgetViews"]:
+        problems.append(f"only {info['widgetsRendered']} of {info['widgetViews']} saved widgets were rendered")
+
+    # Offline: nothing fetched from another host.
+    foreign = [r for r in info["resources"] if not r.startswith((server, "data:", "blob:"))]
+    if foreign:
+        problems.append(f"resources requested from other hosts: {foreign}")
+
+    # Console: no SEVERE message (failed loads are reported there as "Failed to load resource ...").
+    # The browser's own request for /favicon.ico (the book sets no favicon) is not an asset of the page.
+    severe = [entry["message"] for entry in logs if entry["level"] == "SEVERE"
+              and not entry["message"].startswith(f"{server}/favicon.ico ")]
+    if severe:
+        problems.append(f"SEVERE console messages: {severe}")
+
+    if timed_out and not problems:
+        problems.append(f"the page did not finish rendering within {LOAD_TIMEOUT} s")
+    assert not problems, f"{url}:\n- " + "\n- ".join(problems)
