@@ -32,6 +32,7 @@ SCREENSHOTS = ROOT / "_build" / "screenshots"
 CONFIG = yaml.safe_load((ROOT / "_config.yml").read_text())
 REPO_URL = CONFIG["repository"]["url"].rstrip("/")
 BRANCH = CONFIG["repository"].get("branch", "main")
+PATH_TO_BOOK = (CONFIG["repository"].get("path_to_book") or "").strip("/")
 CHROMEDRIVER = "/usr/bin/chromedriver"
 LOAD_TIMEOUT = 90  # seconds for MathJax/widgets to finish; generous because the CI machine is loaded
 
@@ -64,8 +65,15 @@ def source_of(page: str) -> Path:
 
 # Math in MyST source: $$...$$, $...$ (dollarmath), {math} roles/directives, amsmath environments.
 MATH_RE = re.compile(r"\$\$|(?<![\\$\w])\$(?=\S)[^$\n]+?(?<=\S)\$(?![\w$])|\{math\}|\\begin\{(?:equation|align|gather)")
-PLOT_RE = re.compile(r"\bplt\.|\bmatplotlib\b|\.imshow\(|\.savefig\(")
+# Code and inline code can show a `$` that is not math.
+CODE_RE = re.compile(r"^(```|~~~).*?^\1|`[^`\n]+`", re.M | re.S)
+# A cell that draws a figure (importing matplotlib alone does not put one on the page).
+PLOT_RE = re.compile(r"\bplt\.(?:show|plot|subplots?|figure|imshow|scatter|hist|bar|errorbar|matshow)\(|\.imshow\(")
 WIDGET_RE = re.compile(r"^\s*(?:import ipywidgets|from ipywidgets\b)", re.M)
+
+
+def has_math(markdown: str) -> bool:
+    return bool(MATH_RE.search(CODE_RE.sub("", markdown)))
 
 
 @functools.cache
@@ -73,7 +81,7 @@ def expectations(page: str) -> dict:
     """What the page must show, read from its source: math, figures, widgets, a Colab link."""
     src = source_of(page)
     if src.suffix == ".md":
-        return {"notebook": False, "math": bool(MATH_RE.search(src.read_text())), "plots": False, "widgets": False}
+        return {"notebook": False, "math": has_math(src.read_text()), "plots": False, "widgets": False}
     nb = nbformat.read(src, as_version=4)
     markdown = "\n".join(c.source for c in nb.cells if c.cell_type == "markdown")
     # Code the book shows outputs of: cells removed or with outputs removed cannot put a figure on the page.
@@ -82,7 +90,7 @@ def expectations(page: str) -> dict:
     code = "\n".join(shown)
     return {
         "notebook": True,
-        "math": bool(MATH_RE.search(markdown)),
+        "math": has_math(markdown),
         "plots": bool(PLOT_RE.search(code)),
         "widgets": bool(WIDGET_RE.search(code)),
     }
@@ -123,6 +131,7 @@ def browser(tmp_path_factory):
     if not Path(CHROMEDRIVER).exists() or shutil.which("chromium") is None:
         pytest.fail("headless Chromium is needed: `apt-get install -y chromium chromium-driver`", pytrace=False)
     options = webdriver.ChromeOptions()
+    options.binary_location = shutil.which("chromium")  # explicit, so Selenium Manager never goes looking
     for flag in ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                  "--disable-background-networking", "--disable-component-update", "--disable-sync",
                  "--disable-dev-shm-usage", "--window-size=1280,900",
@@ -257,7 +266,8 @@ def test_page_renders_offline(page, server, browser):
     # Colab: the launch button opens this notebook of this repository on the configured branch.
     if expect["notebook"]:
         owner_repo = REPO_URL.removeprefix("https://github.com/")
-        colab = f"https://colab.research.google.com/github/{owner_repo}/blob/{BRANCH}/{page}.ipynb"
+        in_repo = f"{PATH_TO_BOOK}/{page}" if PATH_TO_BOOK else page
+        colab = f"https://colab.research.google.com/github/{owner_repo}/blob/{BRANCH}/{in_repo}.ipynb"
         if colab not in info["links"]:
             found = [link for link in info["links"] if "colab" in link]
             problems.append(f"no Colab link {colab} (Colab links on the page: {found})")
