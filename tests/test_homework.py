@@ -14,7 +14,7 @@ import pytest
 
 from dlext.homework import questions
 from dlext.homework.__main__ import main
-from dlext.homework.grade import check_calls, grade, plan_steps
+from dlext.homework.grade import _topics, check_calls, grade, plan_steps
 from dlext.homework.release import BEGIN, END, LINE, HINT, ReleaseError, has_solution, release, strip_solutions
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -134,7 +134,7 @@ def graded(tmp_path_factory):
     saved, tempfile.tempdir = tempfile.tempdir, str(base / "tmp")
     try:
         start = time.monotonic()
-        rows = grade(SUBMISSIONS, base / "out", tests=FIXTURES / "instructor_tests", timeout=TIMEOUT,
+        rows = grade([FIXTURES / "submissions"], base / "out", tests=FIXTURES / "instructor_tests", timeout=TIMEOUT,
                      total_timeout=TOTAL_TIMEOUT, jobs=2)
         seconds = time.monotonic() - start
     finally:
@@ -200,6 +200,16 @@ def test_check_calls_are_read_from_the_source():
     assert check_calls("check(qid, x)\nprint('check')\n%time check('cnn.q3', y)") == [("cnn.q3", "y")]
 
 
+def test_topics_come_from_most_submissions():
+    def plan(*qids):
+        return [{"kind": "check", "qid": q} for q in qids]
+
+    # a stray check call pasted from another chapter does not add its questions to everyone's grades
+    assert _topics([plan("cnn.q1", "cnn.q2"), plan("cnn.q1", "rnn.q4"), plan("cnn.q3")]) == ["cnn"]
+    assert _topics([plan("cnn.q1"), plan()]) == ["cnn"]  # a student who deleted every check still gets 0s
+    assert _topics([]) == []
+
+
 # --- every chapter with exercises ----------------------------------------------------------------
 
 @pytest.mark.parametrize("chapter", CHAPTERS, ids=[p.stem for p in CHAPTERS])
@@ -217,6 +227,21 @@ def test_chapter_release_is_deterministic_and_hides_solutions(chapter, tmp_path)
     assert "BEGIN SOLUTION" not in text and "END SOLUTION" not in text and "  # SOLUTION" not in text
     qids = {q for c in student.cells if c.cell_type == "code" for q, _ in check_calls(c.source)}
     assert len(qids) >= 3, f"{chapter.name} needs at least three exercises with check cells"
+
+
+@pytest.mark.parametrize("chapter", CHAPTERS, ids=[p.stem for p in CHAPTERS])
+def test_chapter_exercises_follow_the_conventions(chapter):
+    cells = nbformat.read(chapter, as_version=4).cells
+    for i, cell in enumerate(cells):
+        if cell.cell_type != "code" or not has_solution(cell.source):
+            continue
+        tags, meta = cell.metadata.get("tags", []), cell.metadata.get("dlext", {})
+        assert {"exercise", "hide-input"} <= set(tags), f"cell {i}: solutions must be folded in the book"
+        following = next(c for c in cells[i + 1:] if c.cell_type == "code")
+        calls = check_calls(following.source)
+        assert "check" in following.metadata.get("tags", []) and calls, f"cell {i}: no check cell after it"
+        registered = {q.qid: q.points for q in questions(meta["question"].split(".")[0])}
+        assert calls[0][0] == meta["question"] and registered[meta["question"]] == meta["points"], f"cell {i}"
 
 
 @pytest.mark.parametrize("chapter", CHAPTERS, ids=[p.stem for p in CHAPTERS])

@@ -126,7 +126,8 @@ def run_cells(plan: dict, emit, evaluate) -> dict:
                     exec(compile(step["source"], f"<cell {step['cell']}>", "exec"), ns)
             except BaseException as err:  # noqa: BLE001 - a student's cell may raise anything, even SystemExit
                 failed[step["cell"]] = _short(err)
-                emit({"type": "cell", "cell": step["cell"], "error": failed[step["cell"]]})
+                first = next((l.strip() for l in step["source"].splitlines() if l.strip()), "")[:60]
+                emit({"type": "cell", "cell": step["cell"], "first_line": first, "error": failed[step["cell"]]})
             continue
         qid, why = step["qid"], ""
         if step.get("answer_cell") in failed:

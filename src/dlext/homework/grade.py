@@ -160,7 +160,7 @@ def score(student: str, known: list[Question], records: list[dict], problem: str
             points, message = 0.0, "; ".join(f"hidden test {t['name']} failed: {t['message']}" for t in failed)
         tests.append({"name": f"{q.qid}: {q.title}" if q.title else q.qid, "score": points,
                       "max_score": q.points, "output": message})
-    notes = [f"cell {r['cell']} raised {r['error']}" for r in records if r["type"] == "cell"]
+    notes = [f"the cell starting {r['first_line']!r} raised {r['error']}" for r in records if r["type"] == "cell"]
     notes += [r["message"] for r in records if r["type"] == "test-error"]
     notes += [f"hidden test {t['name']} has no @pytest.mark.question and was not counted"
               for t in hidden if t["qid"] is None]
