@@ -249,6 +249,18 @@ def _check_assets(app, folders: list[Path]) -> None:
         return
     from sphinx.errors import ExtensionError
 
+    try:
+        from importlib.metadata import PackageNotFoundError, version
+
+        ipywidgets = version("ipywidgets")
+    except PackageNotFoundError:
+        ipywidgets = None
+    if ipywidgets is not None and not ipywidgets.startswith("8."):
+        raise ExtensionError(
+            f"ipywidgets {ipywidgets} is installed, but tools/build_assets.py pins @jupyter-widgets/html-manager "
+            f"{PACKAGES['@jupyter-widgets/html-manager'][0]}, the manager for ipywidgets 8 (controls 2.0 state): "
+            f"update the pin with ipywidgets."
+        )
     if not any(is_current(f) for f in folders):
         raise ExtensionError(
             f"the offline JavaScript assets (MathJax, require.js, the widget manager) are missing or outdated in "
