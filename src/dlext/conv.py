@@ -201,16 +201,19 @@ def _leaves(model: nn.Module, prefix: str = ""):
 
 
 @torch.no_grad()
-def summary(model: nn.Sequential, input_shape: Sequence[int], *, device: torch.device | str = "cpu",
+def summary(model: nn.Sequential, input_shape: Sequence[int], *, device: torch.device | str | None = None,
             dtype: torch.dtype = torch.float32) -> Summary:
     """Run one input of shape ``input_shape`` (no batch dimension) through ``model``, layer by layer.
 
+    The input is created on ``device`` (default: where the model's first parameter is, else the CPU).
     Activations count the input plus every layer output that takes new memory; a layer whose output shares
     its input's storage (``ReLU(inplace=True)``, ``Flatten``, ``Dropout`` in eval mode) adds none.
     """
     if not isinstance(model, nn.Sequential):
         raise TypeError(f"summary needs an nn.Sequential (layers applied in order), got {type(model).__name__}")
     shape = tuple(_int(f"input_shape[{i}]", v, 1) for i, v in enumerate(input_shape))
+    if device is None:
+        device = next((p.device for p in model.parameters()), torch.device("cpu"))
     was_training = model.training
     model.eval()
     try:
