@@ -152,18 +152,39 @@ def test_summary_matches_pytorch_on_a_small_cnn():
         conv.summary(nn.Linear(3, 4), (3,))
 
 
+def _uninitialised(spec, shape) -> nn.Sequential:
+    """The model of a spec with allocated but uninitialised weights: counting needs no random init (~2 s for VGG16)."""
+    with torch.device("meta"):
+        model = conv.from_spec(spec, shape)
+    return model.to_empty(device="cpu")
+
+
 def test_vgg16_and_alexnet_specs_match_published_figures():
-    torch.manual_seed(0)
-    vgg = conv.from_spec(conv.VGG16, (3, 224, 224))
+    vgg = _uninitialised(conv.VGG16, (3, 224, 224))
     s = conv.summary(vgg, (3, 224, 224))
     assert s.total_params == sum(p.numel() for p in vgg.parameters()) == 138_357_544  # Simonyan & Zisserman
     # input + one output per conv, pool and fc layer (ReLUs are in place): the lecture's per-layer rows
     assert s.total_activations == 15_237_608
     assert s.rows[-1].output_shape == (1000,)
     assert round(s.total_macs / 1e9, 1) == 15.5  # the usual "15.5 G multiply-adds" for VGG16
-    alex = conv.from_spec(conv.ALEXNET, (3, 227, 227))
+    alex = _uninitialised(conv.ALEXNET, (3, 227, 227))
     assert sum(p.numel() for p in alex.parameters()) == 62_378_344  # single-tower AlexNet
     spatial = [r.output_shape[1] for r in conv.summary(alex, (3, 227, 227)).rows if len(r.output_shape) == 3]
     assert sorted(set(spatial), reverse=True) == [227, 55, 27, 13, 6]
     with pytest.raises(ValueError, match="does not tile"):
         conv.from_spec(conv.ALEXNET, (3, 224, 224))  # the paper's famous 224 does not fit conv1
+
+
+def test_exercise_checks_accept_the_reference_and_reject_wrong_answers():
+    from dlext.homework import evaluate
+
+    assert evaluate("cnn.q1", (4_640, 64 * 64 * 16 * 64 * 64 * 32 + 64 * 64 * 32)).passed
+    assert not evaluate("cnn.q1", (4_608, 64 * 64 * 16 * 64 * 64 * 32)).passed  # biases forgotten
+    assert evaluate("cnn.q2", conv.output_size).passed
+    assert not evaluate("cnn.q2", lambda n, f, p, s: (n - f + 2 * p) // s + 1).passed  # never says no
+    assert not evaluate("cnn.q2", lambda n, f, p, s: (n - f + 2 * p) / s + 1).passed  # a float
+    assert evaluate("cnn.q3", conv.receptive_field).passed
+    assert not evaluate("cnn.q3", lambda layers: 1 + sum(f - 1 for f, _ in layers)).passed  # ignores strides
+    assert evaluate("cnn.q4", (_empirical_receptive_field, "b")).passed
+    assert not evaluate("cnn.q4", (_empirical_receptive_field, "c")).passed
+    assert not evaluate("cnn.q4", (lambda layers: 1 + sum(f - 1 for f, _ in layers), "b")).passed
