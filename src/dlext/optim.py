@@ -76,14 +76,14 @@ class SGD(_Base):
     def _update(self, p, g, state, group):
         lr, mu, tau, wd = group["lr"], group["momentum"], group["dampening"], group["weight_decay"]
         if wd:
-            g = g + wd * p  # g <- g + lambda * theta  (L2 penalty lambda/2 ||theta||^2)
+            g = g.add(p, alpha=wd)  # g <- g + lambda * theta  (L2 penalty lambda/2 ||theta||^2)
         if mu:
             if "momentum_buffer" not in state:
                 buf = state["momentum_buffer"] = g.clone()  # b_1 = g_1
             else:
                 buf = state["momentum_buffer"]
                 buf.mul_(mu).add_(g, alpha=1 - tau)  # b_t = mu * b_{t-1} + (1 - tau) * g_t
-            g = g + mu * buf if group["nesterov"] else buf  # Nesterov: g_t + mu * b_t; else b_t
+            g = g.add(buf, alpha=mu) if group["nesterov"] else buf  # Nesterov: g_t + mu * b_t; else b_t
         p.add_(g, alpha=-lr)  # theta_t = theta_{t-1} - lr * g
 
 
@@ -108,7 +108,7 @@ class AdaGrad(_Base):
             state["sum"] = torch.full_like(p, group["initial_accumulator_value"])  # G_0
         state["step"] += 1
         if group["weight_decay"]:
-            g = g + group["weight_decay"] * p  # g <- g + lambda * theta
+            g = g.add(p, alpha=group["weight_decay"])  # g <- g + lambda * theta
         lr_t = group["lr"] / (1 + (state["step"] - 1) * group["lr_decay"])  # lr_t = lr / (1 + (t-1) * decay)
         state["sum"].addcmul_(g, g)  # G_t = G_{t-1} + g_t^2
         p.addcdiv_(g, state["sum"].sqrt().add_(group["eps"]), value=-lr_t)  # theta -= lr_t * g / (sqrt(G_t) + eps)
@@ -138,7 +138,7 @@ class RMSprop(_Base):
             if group["centered"]:
                 state["grad_avg"] = torch.zeros_like(p)  # m_0 = 0
         if group["weight_decay"]:
-            g = g + group["weight_decay"] * p  # g <- g + lambda * theta
+            g = g.add(p, alpha=group["weight_decay"])  # g <- g + lambda * theta
         v = state["square_avg"].mul_(alpha).addcmul_(g, g, value=1 - alpha)  # v_t = alpha v_{t-1} + (1-alpha) g^2
         if group["centered"]:
             m = state["grad_avg"].lerp_(g, 1 - alpha)  # m_t = alpha m_{t-1} + (1-alpha) g
@@ -170,7 +170,7 @@ class Adadelta(_Base):
             state["square_avg"] = torch.zeros_like(p)  # E[g^2]_0 = 0
             state["acc_delta"] = torch.zeros_like(p)  # E[dx^2]_0 = 0
         if group["weight_decay"]:
-            g = g + group["weight_decay"] * p  # g <- g + lambda * theta
+            g = g.add(p, alpha=group["weight_decay"])  # g <- g + lambda * theta
         v = state["square_avg"].mul_(rho).addcmul_(g, g, value=1 - rho)  # E[g^2]_t = rho E[g^2]_{t-1} + (1-rho) g^2
         delta = state["acc_delta"].add(eps).sqrt_().div_(v.add(eps).sqrt_()).mul_(g)  # dx = RMS[dx]_{t-1} / RMS[g]_t * g
         state["acc_delta"].mul_(rho).addcmul_(delta, delta, value=1 - rho)  # E[dx^2]_t = rho E[dx^2] + (1-rho) dx^2
@@ -210,7 +210,7 @@ class Adam(_Base):
         if wd and group["decoupled_weight_decay"]:
             p.mul_(1 - lr * wd)  # AdamW: theta <- (1 - lr * lambda) theta, outside the adaptive scaling
         elif wd:
-            g = g + wd * p  # g <- g + lambda * theta
+            g = g.add(p, alpha=wd)  # g <- g + lambda * theta
         m = state["exp_avg"].lerp_(g, 1 - beta1)  # m_t = beta1 m_{t-1} + (1 - beta1) g
         v = state["exp_avg_sq"].mul_(beta2).addcmul_(g, g, value=1 - beta2)  # v_t = beta2 v_{t-1} + (1-beta2) g^2
         if group["amsgrad"]:

@@ -1,0 +1,76 @@
+"""Self-checks for the gradient-descent and optimizers chapter's exercises."""
+import torch
+
+from dlext.homework import CheckFailure, expect, expect_close, question
+
+
+@question("sgd.q1", points=1)
+def _critical_lr(answer):
+    """The largest stable learning rate for gradient descent on L(w) = 4 w^2."""
+    # w_{t+1} = w_t - lr * 8 w_t = (1 - 8 lr) w_t shrinks iff |1 - 8 lr| < 1, i.e. lr < 2 / 8
+    expect_close(answer, 0.25, "the critical learning rate", rtol=1e-3, reveal=False)
+
+
+def _torch_adam_path(theta0, A, b, steps, **kwargs):
+    """Parameters after each step of torch.optim.Adam on L = theta^T A theta / 2 - b^T theta."""
+    theta = theta0.clone().requires_grad_(True)
+    opt = torch.optim.Adam([theta], **kwargs)
+    path = []
+    for _ in range(steps):
+        opt.zero_grad()
+        theta.grad = A @ theta.detach() - b  # the gradient of the quadratic, set by hand
+        opt.step()
+        path.append(theta.detach().clone())
+    return path
+
+
+@question("sgd.q2", points=2)
+def _adam_update(fn):
+    """One Adam step written as a function."""
+    gen = torch.Generator().manual_seed(3)
+    M = torch.randn(5, 5, generator=gen, dtype=torch.float64)
+    A, b = M @ M.T + torch.eye(5, dtype=torch.float64), torch.randn(5, generator=gen, dtype=torch.float64)
+    theta0 = torch.randn(5, generator=gen, dtype=torch.float64)
+    for kwargs in (dict(lr=1e-3, betas=(0.9, 0.999), eps=1e-8), dict(lr=0.1, betas=(0.5, 0.9), eps=1e-6)):
+        expected = _torch_adam_path(theta0, A, b, 20, **kwargs)
+        theta, m, v = theta0.clone(), torch.zeros(5, dtype=torch.float64), torch.zeros(5, dtype=torch.float64)
+        for t in range(1, 21):
+            out = fn(theta, A @ theta - b, m, v, t, kwargs["lr"], kwargs["betas"], kwargs["eps"])
+            if not (isinstance(out, tuple) and len(out) == 3):
+                raise CheckFailure("adam_update should return a tuple (theta, m, v)")
+            theta, m, v = out
+            expect(torch.is_tensor(theta) and theta.shape == (5,),
+                   "adam_update should return theta as a tensor of the same shape as the input")
+            expect(torch.allclose(theta, expected[t - 1], atol=1e-10, rtol=1e-8),
+                   f"after {t} step(s) with lr={kwargs['lr']}, betas={kwargs['betas']}, theta differs from "
+                   "torch.optim.Adam's (check the bias corrections 1 - beta^t, and where eps goes)")
+
+
+def _steps_reference(momentum: float) -> int:
+    """Heavy-ball steps until (x^2 + 100 y^2) / 2 < 1e-6 from (1, 1) with lr = 0.015 (cap 10,000)."""
+    w = torch.tensor([1.0, 1.0], dtype=torch.float64, requires_grad=True)
+    opt = torch.optim.SGD([w], lr=0.015, momentum=momentum)
+    for step in range(10_000):
+        loss = (w[0] ** 2 + 100 * w[1] ** 2) / 2
+        if loss.item() < 1e-6:
+            return step
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    return 10_000
+
+
+@question("sgd.q3", points=3)
+def _momentum_experiment(answer):
+    """Momentum on an ill-conditioned quadratic: steps to converge, and what they show."""
+    if not isinstance(answer, tuple) or len(answer) != 2:
+        raise CheckFailure("pass (run_experiment, interpretation) to check")
+    fn, interpretation = answer
+    for momentum in (0.0, 0.5, 0.9):
+        got, expected = fn(momentum), _steps_reference(momentum)
+        expect(isinstance(got, int), f"run_experiment({momentum}) should return an int, got {type(got).__name__}")
+        expect(abs(got - expected) <= 1,  # one step of slack for "<" versus "<=" at the threshold
+               f"run_experiment({momentum}) is not right yet: count the updates made before the loss first "
+               "drops below 1e-6")
+    expect(interpretation in ("a", "b", "c"), f"interpretation should be 'a', 'b' or 'c', got {interpretation!r}")
+    expect(interpretation == "a", "the interpretation does not match the step counts; compare them again")
