@@ -25,7 +25,8 @@ PATH_EVENTS = {  # audit event -> indices of its path arguments that must stay i
     "os.chmod": (0,), "os.chown": (0,), "os.mkdir": (0,), "os.symlink": (1,), "os.link": (0, 1),
     "os.utime": (0,), "os.setxattr": (0,), "os.removexattr": (0,), "shutil.move": (0, 1),
 }
-DIR_FD = {"os.remove": 1, "os.rmdir": 1, "shutil.rmtree": 1, "os.mkdir": 2, "os.chmod": 2, "os.utime": 3}
+DIR_FD = {"os.remove": 1, "os.rmdir": 1, "shutil.rmtree": 1, "os.mkdir": 2, "os.chmod": 2, "os.chown": 3,
+          "os.utime": 3, "os.symlink": 2}  # audit event -> index of its dir_fd argument
 PROCESS_EVENTS = {"subprocess.Popen", "os.system", "os.exec", "os.posix_spawn", "os.spawn", "os.fork",
                   "os.forkpty", "pty.spawn"}
 WRITE_FLAGS = os.O_WRONLY | os.O_RDWR | os.O_CREAT | os.O_TRUNC | os.O_APPEND
@@ -96,6 +97,8 @@ def install_guard(sandbox: Path) -> None:
                 raise PermissionError(f"grading sandbox: writing {path} is not allowed (only inside the working folder)")
         elif event in PATH_EVENTS:
             dir_fd = args[DIR_FD[event]] if event in DIR_FD and len(args) > DIR_FD[event] else None
+            if event in ("os.rename", "os.link") and any(isinstance(fd, int) and fd >= 0 for fd in args[2:4]):
+                raise PermissionError(f"grading sandbox: {event} relative to a directory descriptor is not allowed")
             for i in PATH_EVENTS[event]:
                 if args[i] is not None and not inside(args[i], dir_fd):
                     raise PermissionError(f"grading sandbox: {event} on {args[i]} is not allowed")

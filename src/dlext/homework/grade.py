@@ -23,6 +23,7 @@ from pathlib import Path
 
 import nbformat
 
+from dlext import data
 from dlext.homework import _QID, Question, questions
 from dlext.homework.release import python_code
 
@@ -115,6 +116,7 @@ def run_submission(steps: list[dict], folder: Path, timeout: float, total_timeou
     env = {k: v for k, v in os.environ.items() if not k.startswith(("DLEXT_METRICS", "PYTEST", "JPY"))}
     env.update(HOME=str(sandbox), TMPDIR=str(sandbox), MPLCONFIGDIR=str(sandbox), MPLBACKEND="Agg",
                PYTHONDONTWRITEBYTECODE="1", PYTHONPATH=str(Path(__file__).resolve().parents[2]))  # the folder holding dlext
+    env.setdefault(data.ENV_DIR, str(data.data_dir()))  # the instructor's dataset cache, not one per sandbox
     with open(folder / "stdout.txt", "wb") as raw:
         proc = subprocess.Popen([sys.executable, "-m", "dlext.homework._runner", str(folder / "plan.json")],
                                 cwd=sandbox, env=env, stdin=subprocess.DEVNULL, stdout=raw, stderr=raw,
@@ -126,7 +128,12 @@ def run_submission(steps: list[dict], folder: Path, timeout: float, total_timeou
             os.killpg(proc.pid, signal.SIGKILL)  # its own session: the student's children go too
             proc.wait()
             stopped = f"the notebook ran past the overall time limit of {total_timeout:g} s"
-    records = [json.loads(line) for line in _read(folder / "results.jsonl").splitlines() if line.endswith("}")]
+    records = []
+    for line in (folder / "results.jsonl").read_text(encoding="utf-8", errors="replace").splitlines():
+        try:
+            records.append(json.loads(line))
+        except ValueError:
+            pass  # a line cut short when the process was killed
     if not any(r["type"] == "done" for r in records):
         records.append({"type": "stopped", "message": stopped or "the grading process stopped early"})
     output = _read(folder / "output.txt") + _read(folder / "stdout.txt")
