@@ -135,3 +135,36 @@ def test_closure_is_called_and_its_loss_returned():
 def test_invalid_hyperparameters_raise_value_error_naming_them(make, word):
     with pytest.raises(ValueError, match=word.replace("[", r"\[").replace("]", r"\]")):
         make([nn.Parameter(torch.zeros(3))])
+
+
+def test_exercise_checks_accept_right_and_reject_wrong_answers():
+    """The chapter's self-checks (dlext.exercises.sgd) pass a correct answer and fail plausible wrong ones."""
+    from dlext.homework import evaluate
+
+    def adam_update(theta, grad, m, v, t, lr=1e-3, betas=(0.9, 0.999), eps=1e-8):
+        m = betas[0] * m + (1 - betas[0]) * grad
+        v = betas[1] * v + (1 - betas[1]) * grad**2
+        return theta - lr * (m / (1 - betas[0] ** t)) / ((v / (1 - betas[1] ** t)).sqrt() + eps), m, v
+
+    def no_bias_correction(theta, grad, m, v, t, lr=1e-3, betas=(0.9, 0.999), eps=1e-8):
+        m = betas[0] * m + (1 - betas[0]) * grad
+        v = betas[1] * v + (1 - betas[1]) * grad**2
+        return theta - lr * m / (v.sqrt() + eps), m, v
+
+    def run_experiment(momentum):
+        w = torch.tensor([1.0, 1.0], dtype=torch.float64, requires_grad=True)
+        opt = optim.SGD([w], lr=0.015, momentum=momentum)
+        for step in range(10_000):
+            loss = 0.5 * (w[0] ** 2 + 100 * w[1] ** 2)
+            if loss.item() < 1e-6:
+                return step
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+        return 10_000
+
+    assert evaluate("sgd.q1", 0.25).passed and not evaluate("sgd.q1", 0.125).passed
+    assert evaluate("sgd.q2", adam_update).passed and not evaluate("sgd.q2", no_bias_correction).passed
+    assert evaluate("sgd.q3", (run_experiment, "a")).passed
+    assert not evaluate("sgd.q3", (run_experiment, "c")).passed
+    assert not evaluate("sgd.q3", (lambda momentum: 100, "a")).passed
