@@ -23,7 +23,8 @@ SUBMISSIONS = sorted((FIXTURES / "submissions").glob("*.ipynb"))
 
 
 def _exercise_cells(nb) -> list:
-    return [c for c in nb.cells if c.cell_type == "code" and ("exercise" in c.metadata.get("tags", []) or has_solution(c.source))]
+    return [c for c in nb.cells
+            if c.cell_type == "code" and ("exercise" in c.metadata.get("tags", []) or has_solution(c.source))]
 
 
 CHAPTERS = sorted(p for p in (ROOT / "book").glob("*.ipynb") if _exercise_cells(nbformat.read(p, as_version=4)))
@@ -75,7 +76,8 @@ def test_malformed_markers_are_refused(source, problem):
 
 
 def test_release_refuses_an_unbalanced_notebook_and_writes_nothing(tmp_path, capsys):
-    assert main(["release", str(FIXTURES / "master.ipynb"), str(FIXTURES / "unbalanced.ipynb"), "--out", str(tmp_path)]) == 2
+    masters = [str(FIXTURES / "master.ipynb"), str(FIXTURES / "unbalanced.ipynb")]
+    assert main(["release", *masters, "--out", str(tmp_path)]) == 2
     assert "unbalanced.ipynb, cell" in capsys.readouterr().err and not any(tmp_path.iterdir())
 
 
@@ -147,8 +149,8 @@ def test_fixture_folder_gets_the_expected_points(graded):
             assert got[(student, f"getting_started.q{n}")] == (p, max_points), (student, n)
     assert len(graded["rows"]) == 3 * len(EXPECTED)
     with open(graded["out"] / "grades.csv", newline="") as f:
-        assert [(r["student"], r["question"], float(r["points"]), float(r["max_points"])) for r in csv.DictReader(f)] == \
-            [(r["student"], r["question"], r["points"], r["max_points"]) for r in graded["rows"]]
+        written = [(r["student"], r["question"], float(r["points"]), float(r["max_points"])) for r in csv.DictReader(f)]
+    assert written == [(r["student"], r["question"], r["points"], r["max_points"]) for r in graded["rows"]]
 
 
 def test_grading_stays_within_the_time_limits(graded):
@@ -277,7 +279,7 @@ def test_chapter_master_grades_full_and_student_zero(chapter, tmp_path, shared_d
 def test_student_chapter_runs_under_nbval(chapter, tmp_path, shared_data):
     student = release([chapter], tmp_path)[0]
     env = {k: v for k, v in os.environ.items() if k not in ("DLEXT_METRICS", "PYTEST_ADDOPTS")}
-    run = subprocess.run([sys.executable, "-m", "pytest", "--nbval-lax", "--nbval-current-env", "-p", "no:cacheprovider",
-                          "-p", "no:xdist", "--nbval-cell-timeout=600", "-q", "-c", os.devnull, "--rootdir", str(tmp_path),
-                          str(student)], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=1100)
+    command = [sys.executable, "-m", "pytest", "--nbval-lax", "--nbval-current-env", "--nbval-cell-timeout=600",
+               "-p", "no:cacheprovider", "-p", "no:xdist", "-q", "-c", os.devnull, "--rootdir", str(tmp_path), str(student)]
+    run = subprocess.run(command, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=1100)
     assert run.returncode == 0, run.stdout[-4000:] + run.stderr[-2000:]

@@ -94,7 +94,7 @@ def install_guard(sandbox: Path) -> None:
             path, mode, flags = args
             writing = (isinstance(mode, str) and any(c in mode for c in "wax+")) or bool((flags or 0) & WRITE_FLAGS)
             if writing and path is not None and not inside(path):
-                raise PermissionError(f"grading sandbox: writing {path} is not allowed (only inside the working folder)")
+                raise PermissionError(f"grading sandbox: writing {path} is not allowed (only inside its own folder)")
         elif event in PATH_EVENTS:
             dir_fd = args[DIR_FD[event]] if event in DIR_FD and len(args) > DIR_FD[event] else None
             if event in ("os.rename", "os.link") and any(isinstance(fd, int) and fd >= 0 for fd in args[2:4]):

@@ -5,8 +5,8 @@ also its HOME, TMPDIR and MPLCONFIGDIR. Only the setup, exercise and check cells
 Colab cell or the chapter's training cells. Cells are found by their tags and, when a student's
 notebook lost them, from the ``check("cnn.q1", answer)`` calls themselves (read with ``ast``). The
 questions and their points come from the registry (``dlext.exercises``) for the topics that the
-submissions' check calls name, so a deleted check cell scores 0 instead of vanishing. Writes ``DIR/grades.csv`` and ``DIR/<student>.json`` (Gradescope's
-``results.json`` shape).
+submissions' check calls name, so a deleted check cell scores 0 instead of vanishing. Writes
+``DIR/grades.csv`` and ``DIR/<student>.json`` (Gradescope's ``results.json`` shape).
 """
 import ast
 import csv
@@ -43,7 +43,8 @@ def check_calls(source: str) -> list[tuple[str, str]]:
         if not isinstance(node, ast.Call):
             continue
         name = getattr(node.func, "id", None) or getattr(node.func, "attr", None)
-        answer = node.args[1] if len(node.args) > 1 else next((k.value for k in node.keywords if k.arg == "answer"), None)
+        keyword = next((k.value for k in node.keywords if k.arg == "answer"), None)
+        answer = node.args[1] if len(node.args) > 1 else keyword
         qid = node.args[0] if node.args else None
         if (name == "check" and answer is not None and isinstance(qid, ast.Constant)
                 and isinstance(qid.value, str) and _QID.match(qid.value)):
@@ -115,7 +116,7 @@ def run_submission(steps: list[dict], folder: Path, timeout: float, total_timeou
     (folder / "plan.json").write_text(json.dumps(plan), encoding="utf-8")
     env = {k: v for k, v in os.environ.items() if not k.startswith(("DLEXT_METRICS", "PYTEST", "JPY"))}
     env.update(HOME=str(sandbox), TMPDIR=str(sandbox), MPLCONFIGDIR=str(sandbox), MPLBACKEND="Agg",
-               PYTHONDONTWRITEBYTECODE="1", PYTHONPATH=str(Path(__file__).resolve().parents[2]))  # the folder holding dlext
+               PYTHONDONTWRITEBYTECODE="1", PYTHONPATH=str(Path(__file__).resolve().parents[2]))  # holds dlext
     env.setdefault(data.ENV_DIR, str(data.data_dir()))  # the instructor's dataset cache, not one per sandbox
     with open(folder / "stdout.txt", "wb") as raw:
         proc = subprocess.Popen([sys.executable, "-m", "dlext.homework._runner", str(folder / "plan.json")],
@@ -158,8 +159,8 @@ def score(student: str, known: list[Question], records: list[dict], problem: str
         if problem:
             points, message = 0.0, problem
         elif result is None:
-            points, message = 0.0, (f"not graded: {stopped}" if stopped else
-                                    f"no check({q.qid!r}, ...) call found in the notebook (was its check cell deleted?)")
+            missing = f"no check({q.qid!r}, ...) call found in the notebook (was its check cell deleted?)"
+            points, message = 0.0, (f"not graded: {stopped}" if stopped else missing)
         else:
             points, message = min(float(result["points"]), q.points), result["message"]
         failed = [t for t in hidden if t["qid"] == q.qid and not t["passed"]]

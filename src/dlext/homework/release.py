@@ -50,7 +50,8 @@ def _stub_line(line: str, where: str) -> str:
     try:
         node = ast.parse(code.strip()).body[0]
     except (SyntaxError, IndexError):
-        raise ReleaseError(f"{where}: a '# SOLUTION' line must be a one-line assignment, got {line.strip()!r}") from None
+        raise ReleaseError(f"{where}: a '# SOLUTION' line must be a one-line assignment, "
+                           f"got {line.strip()!r}") from None
     if isinstance(node, ast.Assign):  # keep the student's view of the names as written
         target = " = ".join(ast.get_source_segment(code.strip(), t) for t in node.targets)
     elif isinstance(node, ast.AnnAssign) and node.value is not None:
