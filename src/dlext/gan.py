@@ -1,0 +1,244 @@
+"""Generative adversarial networks: toy and MNIST models, the losses, one training step, and helpers.
+
+The discriminators return *logits* ``l`` (shape ``(B,)``), so ``D(x) = sigmoid(l)`` and every
+log-probability below is a numerically safe ``softplus``: ``-log D = softplus(-l)`` and
+``-log(1 - D) = softplus(l)``.
+"""
+import copy
+import math
+
+import torch
+from torch import Tensor, nn
+from torch.nn import functional as F
+
+__all__ = ["Generator", "Discriminator", "DCGenerator", "DCDiscriminator", "ConditionalDCGenerator",
+           "ConditionalDCDiscriminator", "discriminator_loss", "generator_loss", "train_step",
+           "train_step_conditional", "ema_copy", "ema_update", "sample", "ring_of_gaussians",
+           "modes_covered", "grad_reverse"]
+
+GENERATOR_LOSSES = ("non-saturating", "saturating")
+
+
+class Generator(nn.Module):
+    """MLP generator for 2-D toys: noise (B, latent_dim) -> points (B, data_dim)."""
+
+    def __init__(self, latent_dim: int = 2, data_dim: int = 2, hidden: int = 64):
+        super().__init__()
+        self.latent_dim = latent_dim
+        self.net = nn.Sequential(nn.Linear(latent_dim, hidden), nn.ReLU(), nn.Linear(hidden, hidden), nn.ReLU(),
+                                 nn.Linear(hidden, data_dim))
+
+    def forward(self, z: Tensor) -> Tensor:
+        return self.net(z)
+
+
+class Discriminator(nn.Module):
+    """MLP discriminator for 2-D toys: points (B, data_dim) -> logits (B,)."""
+
+    def __init__(self, data_dim: int = 2, hidden: int = 64):
+        super().__init__()
+        self.net = nn.Sequential(nn.Linear(data_dim, hidden), nn.LeakyReLU(0.2), nn.Linear(hidden, hidden),
+                                 nn.LeakyReLU(0.2), nn.Linear(hidden, 1))
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.net(x).squeeze(-1)
+
+
+class DCGenerator(nn.Module):
+    """DCGAN generator: noise (B, latent_dim) -> images (B, 1, 28, 28) in [0, 1].
+
+    A linear layer makes a (2w, 7, 7) map, two stride-2 transposed convolutions double it to 14 and
+    28 pixels; BatchNorm after the hidden layers (Radford et al., 2016) and a sigmoid at the end.
+    """
+
+    def __init__(self, latent_dim: int = 64, width: int = 32, num_classes: int = 0):
+        super().__init__()
+        self.latent_dim, self.width, self.num_classes = latent_dim, width, num_classes
+        self.project = nn.Sequential(nn.Linear(latent_dim + num_classes, 2 * width * 49, bias=False),
+                                     nn.BatchNorm1d(2 * width * 49), nn.ReLU())
+        self.up = nn.Sequential(
+            nn.ConvTranspose2d(2 * width, width, 4, stride=2, padding=1, bias=False),  # (B, w, 14, 14)
+            nn.BatchNorm2d(width), nn.ReLU(),
+            nn.ConvTranspose2d(width, 1, 4, stride=2, padding=1),  # (B, 1, 28, 28)
+            nn.Sigmoid())
+
+    def forward(self, z: Tensor) -> Tensor:
+        if z.ndim != 2 or z.shape[1] != self.latent_dim + self.num_classes:
+            raise ValueError(f"expected noise of shape (B, {self.latent_dim + self.num_classes}), got {tuple(z.shape)}")
+        h = self.project(z).view(-1, 2 * self.width, 7, 7)  # (B, 2w, 7, 7)
+        return self.up(h)
+
+
+class DCDiscriminator(nn.Module):
+    """DCGAN discriminator: images (B, 1, 28, 28) -> logits (B,); ``features`` gives the (B, 2w*49) code."""
+
+    def __init__(self, width: int = 32):
+        super().__init__()
+        self.width = width
+        self.body = nn.Sequential(
+            nn.Conv2d(1, width, 4, stride=2, padding=1), nn.LeakyReLU(0.2),  # (B, w, 14, 14)
+            nn.Conv2d(width, 2 * width, 4, stride=2, padding=1), nn.LeakyReLU(0.2),  # (B, 2w, 7, 7)
+            nn.Flatten())
+        self.head = nn.Linear(2 * width * 49, 1)
+
+    def features(self, x: Tensor) -> Tensor:
+        if x.ndim != 4 or tuple(x.shape[1:]) != (1, 28, 28):
+            raise ValueError(f"expected images of shape (B, 1, 28, 28), got {tuple(x.shape)}")
+        return self.body(x)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.head(self.features(x)).squeeze(-1)
+
+
+class ConditionalDCGenerator(DCGenerator):
+    """Conditional DCGAN generator: (noise (B, latent_dim), labels (B,)) -> images (B, 1, 28, 28).
+
+    The label enters as a one-hot vector appended to the noise (Mirza & Osindero, 2014).
+    """
+
+    def __init__(self, latent_dim: int = 64, width: int = 32, num_classes: int = 10):
+        super().__init__(latent_dim, width, num_classes)
+
+    def forward(self, z: Tensor, labels: Tensor) -> Tensor:
+        return super().forward(torch.cat([z, F.one_hot(labels, self.num_classes).to(z.dtype)], dim=1))
+
+
+class ConditionalDCDiscriminator(DCDiscriminator):
+    """Projection discriminator (Miyato & Koyama, 2018): logit = w·h + embed(y)·h for features h."""
+
+    def __init__(self, width: int = 32, num_classes: int = 10):
+        super().__init__(width)
+        self.num_classes = num_classes
+        self.embed = nn.Embedding(num_classes, 2 * width * 49)
+        nn.init.zeros_(self.embed.weight)  # starts as the unconditional discriminator
+
+    def forward(self, x: Tensor, labels: Tensor) -> Tensor:
+        h = self.features(x)  # (B, 2w*49)
+        return self.head(h).squeeze(-1) + (self.embed(labels) * h).sum(dim=1)
+
+
+def discriminator_loss(real_logits: Tensor, fake_logits: Tensor) -> Tensor:
+    """The discriminator's cross-entropy, -log D(x) - log(1 - D(G(z))), averaged over the batch."""
+    return F.softplus(-real_logits).mean() + F.softplus(fake_logits).mean()
+
+
+def generator_loss(fake_logits: Tensor, kind: str = "non-saturating") -> Tensor:
+    """Generator loss: "saturating" minimises log(1 - D(G(z))), "non-saturating" minimises -log D(G(z))."""
+    if kind == "saturating":
+        return -F.softplus(fake_logits).mean()  # log(1 - sigmoid(l)) = -softplus(l)
+    if kind == "non-saturating":
+        return F.softplus(-fake_logits).mean()  # -log sigmoid(l) = softplus(-l)
+    raise ValueError(f"kind must be one of {GENERATOR_LOSSES}, got {kind!r}")
+
+
+def _check_steps(k: int, m: int) -> None:
+    for name, n in (("d_steps", k), ("g_steps", m)):
+        if not (isinstance(n, int) and n >= 1):
+            raise ValueError(f"{name} must be a positive int, got {n!r}")
+
+
+def train_step(G: nn.Module, D: nn.Module, opt_g: torch.optim.Optimizer, opt_d: torch.optim.Optimizer,
+               real: Tensor, *, d_steps: int = 1, g_steps: int = 1, loss: str = "non-saturating",
+               labels: Tensor | None = None) -> dict[str, float]:
+    """One round of the GAN algorithm: ``d_steps`` discriminator updates, then ``g_steps`` generator updates.
+
+    Every step draws fresh noise for a batch the size of ``real`` (which is already on the models'
+    device). With ``labels`` (B,), G and D are called as ``G(z, labels)`` and ``D(x, labels)``.
+    Returns the last losses and D's mean output on real and generated data.
+    """
+    _check_steps(d_steps, g_steps)
+    if loss not in GENERATOR_LOSSES:
+        raise ValueError(f"loss must be one of {GENERATOR_LOSSES}, got {loss!r}")
+    cond = () if labels is None else (labels,)
+    z_shape = (len(real), G.latent_dim)
+    for _ in range(d_steps):  # K discriminator steps: ascend V(D, G)
+        with torch.no_grad():
+            fake = G(torch.randn(z_shape, device=real.device), *cond)
+        real_logits, fake_logits = D(real, *cond), D(fake, *cond)
+        d_loss = discriminator_loss(real_logits, fake_logits)
+        opt_d.zero_grad(set_to_none=True)
+        d_loss.backward()
+        opt_d.step()
+    for _ in range(g_steps):  # M generator steps: fool the (now fixed) discriminator
+        fake_logits_g = D(G(torch.randn(z_shape, device=real.device), *cond), *cond)
+        g_loss = generator_loss(fake_logits_g, loss)
+        opt_g.zero_grad(set_to_none=True)
+        g_loss.backward()  # also fills D's gradients; opt_d.zero_grad clears them before D's next step
+        opt_g.step()
+    return {"d_loss": d_loss.item(), "g_loss": g_loss.item(),
+            "d_real": torch.sigmoid(real_logits).mean().item(), "d_fake": torch.sigmoid(fake_logits).mean().item()}
+
+
+def train_step_conditional(G: nn.Module, D: nn.Module, opt_g: torch.optim.Optimizer, opt_d: torch.optim.Optimizer,
+                           real: Tensor, labels: Tensor, **kwargs) -> dict[str, float]:
+    """:func:`train_step` for a conditional GAN: both networks also see the class ``labels`` (B,)."""
+    if labels.shape != (len(real),):
+        raise ValueError(f"labels must have shape ({len(real)},), got {tuple(labels.shape)}")
+    return train_step(G, D, opt_g, opt_d, real, labels=labels, **kwargs)
+
+
+def ema_copy(model: nn.Module) -> nn.Module:
+    """A frozen copy of ``model`` to hold an exponential moving average of its weights."""
+    ema = copy.deepcopy(model)
+    for p in ema.parameters():
+        p.requires_grad_(False)
+    return ema
+
+
+@torch.no_grad()
+def ema_update(ema: nn.Module, model: nn.Module, decay: float = 0.999) -> None:
+    """theta_ema <- decay * theta_ema + (1 - decay) * theta; buffers (BatchNorm statistics) are copied."""
+    if not 0.0 <= decay < 1.0:
+        raise ValueError(f"decay must be in [0, 1), got {decay}")
+    for p_ema, p in zip(ema.parameters(), model.parameters()):
+        p_ema.lerp_(p, 1.0 - decay)
+    for b_ema, b in zip(ema.buffers(), model.buffers()):
+        b_ema.copy_(b)
+
+
+@torch.no_grad()
+def sample(G: nn.Module, n: int, *, device: torch.device, labels: Tensor | None = None,
+           z: Tensor | None = None, batch_size: int = 500) -> Tensor:
+    """``n`` samples of G in eval mode, returned on the CPU; ``labels`` (n,) for a conditional G."""
+    G.to(device).eval()
+    z = torch.randn(n, G.latent_dim) if z is None else z
+    if len(z) != n or (labels is not None and len(labels) != n):
+        raise ValueError(f"z and labels must hold n={n} rows")
+    out = []
+    for i in range(0, n, batch_size):
+        cond = () if labels is None else (labels[i:i + batch_size].to(device),)
+        out.append(G(z[i:i + batch_size].to(device), *cond).cpu())
+    return torch.cat(out)
+
+
+def ring_of_gaussians(n: int, modes: int = 8, radius: float = 2.0, std: float = 0.05,
+                      generator: torch.Generator | None = None) -> tuple[Tensor, Tensor]:
+    """``n`` points (n, 2) from ``modes`` Gaussians evenly spaced on a circle, and the centres (modes, 2)."""
+    angles = torch.arange(modes) * (2 * math.pi / modes)
+    centres = radius * torch.stack([angles.cos(), angles.sin()], dim=1)  # (modes, 2)
+    which = torch.randint(modes, (n,), generator=generator)
+    return centres[which] + std * torch.randn(n, 2, generator=generator), centres
+
+
+def modes_covered(points: Tensor, centres: Tensor, std: float = 0.05, min_share: float = 0.02) -> int:
+    """How many centres have at least ``min_share`` of the points within 3 std of them."""
+    dist = torch.cdist(points, centres)  # (n, modes)
+    near, idx = dist.min(dim=1)
+    counts = torch.bincount(idx[near < 3 * std], minlength=len(centres))
+    return int((counts >= min_share * len(points)).sum())
+
+
+class _GradReverse(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, x: Tensor, scale: float) -> Tensor:
+        ctx.scale = scale
+        return x.view_as(x)
+
+    @staticmethod
+    def backward(ctx, grad: Tensor) -> tuple[Tensor, None]:
+        return -ctx.scale * grad, None
+
+
+def grad_reverse(x: Tensor, scale: float = 1.0) -> Tensor:
+    """Identity on the way forward, gradient times -scale on the way back (Ganin & Lempitsky, 2015)."""
+    return _GradReverse.apply(x, scale)
