@@ -1,0 +1,52 @@
+"""Self-checks for the variational autoencoder chapter's exercises."""
+import math
+
+import torch
+
+from dlext import kl
+from dlext.homework import CheckFailure, expect, expect_close, question
+
+
+@question("vae.q1", points=1)
+def _kl_by_hand(answer):
+    """KL(N(mu, diag(sigma^2)) || N(0, I)) for mu = (1, 0), sigma^2 = (1, 4)."""
+    expected = 0.5 * (1 + 1 - 1 - 0) + 0.5 * (0 + 4 - 1 - math.log(4))
+    expect_close(answer, expected, "the KL divergence", rtol=1e-3, reveal=False)
+
+
+@question("vae.q2", points=2)
+def _reparameterize(fn):
+    """z = mu + sigma * eps with sigma = exp(logvar / 2), differentiable in mu and logvar."""
+    g = torch.Generator().manual_seed(0)
+    for shape in [(3, 2), (5, 4), (1, 7)]:
+        mu = torch.randn(shape, generator=g, requires_grad=True)
+        logvar = torch.randn(shape, generator=g, requires_grad=True)
+        eps = torch.randn(shape, generator=g)
+        z = fn(mu, logvar, eps)
+        expect(isinstance(z, torch.Tensor) and z.shape == mu.shape, f"reparameterize should return a tensor of shape {shape}")
+        expect(torch.allclose(z, mu + torch.exp(0.5 * logvar) * eps, atol=1e-6),
+               "z should be mu + sigma * eps with sigma = exp(logvar / 2) (the standard deviation, not the variance)")
+        expect(z.requires_grad, "z should stay connected to mu and logvar so gradients reach the encoder")
+        z.sum().backward()
+        expect(torch.allclose(mu.grad, torch.ones_like(mu)), "dz/dmu should be 1")
+        expect(torch.allclose(logvar.grad, 0.5 * torch.exp(0.5 * logvar) * eps, atol=1e-6), "dz/dlogvar should be sigma * eps / 2")
+
+
+@question("vae.q3", points=3)
+def _monte_carlo_kl(answer):
+    """A Monte Carlo estimate of the KL term, against the closed form."""
+    if not (isinstance(answer, tuple) and len(answer) == 2):
+        raise CheckFailure("pass (mc_kl, interpretation) to check")
+    fn, interpretation = answer
+    for mu, logvar in [([0.0, 0.0], [0.0, 0.0]), ([1.0, -0.5], [0.3, -1.0]), ([2.0, 0.0, 1.0], [-2.0, 0.5, 0.0])]:
+        mu, logvar = torch.tensor(mu), torch.tensor(logvar)
+        exact = float(kl.kl_to_standard_normal(mu, logvar))
+        estimates = [float(fn(mu, logvar, 20_000, torch.Generator().manual_seed(s))) for s in range(3)]
+        # 20,000 samples: the standard error is below 0.03 nats for these small KLs, so 0.1 is > 3 SE
+        for est in estimates:
+            expect(abs(est - exact) < 0.1, f"mc_kl(mu={mu.tolist()}, logvar={logvar.tolist()}, 20000) = {est:.3f}, "
+                                           f"but the closed form gives {exact:.3f}")
+        if exact > 0:
+            expect(len(set(estimates)) > 1, "mc_kl should use the generator it is given: different seeds, different estimates")
+    expect(interpretation in ("a", "b", "c"), f"interpretation should be 'a', 'b' or 'c', got {interpretation!r}")
+    expect(interpretation == "b", "the interpretation does not match what you measured; compare the estimates again")
