@@ -83,6 +83,10 @@ def test_types_in_types_out():
     torch.testing.assert_close(kl.kl_divergence(batch, batch[0]), kl.kl_divergence(batch, batch[0].expand(4, 3)))
 
 
+def test_empty_batch():
+    assert kl.kl_divergence(np.zeros((0, 3)), np.zeros((0, 3))).shape == (0,)
+
+
 def test_float32_softmax_passes_validation():
     logits = torch.randn(64, 50_000, generator=torch.Generator().manual_seed(0)) * 5
     p = logits.softmax(-1)  # float32 rows sum to 1 only up to rounding

@@ -40,7 +40,7 @@ def _as_tensors(*xs: Any) -> tuple[list[Tensor], bool]:
                 raise TypeError(f"expected real numbers, got an array of dtype {arr.dtype}")
             if arr.dtype.kind != "f":
                 arr = arr.astype(np.float64)
-            x = torch.as_tensor(arr, device=device)
+            x = torch.as_tensor(arr)  # on the CPU; moved (and cast) below, as MPS has no float64
         elif x.is_complex() or x.dtype == torch.bool:
             raise TypeError(f"expected a real-valued tensor, got dtype {x.dtype}")
         elif not x.is_floating_point():
@@ -52,7 +52,7 @@ def _as_tensors(*xs: Any) -> tuple[list[Tensor], bool]:
     dtype = leaders[0].dtype
     for x in leaders[1:]:
         dtype = torch.promote_types(dtype, x.dtype)
-    return [x.to(dtype) for x in out], any_tensor
+    return [x.to(device=device, dtype=dtype) for x in out], any_tensor
 
 
 def _result(x: Tensor, as_tensor: bool) -> Any:
@@ -87,7 +87,7 @@ def _check_distributions(named: dict[str, Tensor]) -> None:
             acc = torch.float32 if x.device.type == "mps" else torch.float64  # MPS has no float64
             tol = _sum_tolerance(x.dtype, x.shape[-1])
             row_sums = x.sum(-1, dtype=acc)  # a NaN anywhere in a row makes its sum NaN
-            flags += [x.amin() < 0, torch.isnan(row_sums).any(), ((row_sums - 1).abs() > tol).any()]
+            flags += [(x < 0).any(), torch.isnan(row_sums).any(), ((row_sums - 1).abs() > tol).any()]
             messages += [f"{name} has negative entries: probabilities must be >= 0",
                          f"{name} contains NaN",
                          f"{name} does not sum to 1 along the last axis (tolerance {tol:g}): "
