@@ -37,11 +37,15 @@ book: $(STAMP)
 
 ## The test suite: unit tests, every chapter notebook under nbval, homework release/grading.
 test: $(STAMP)
-	$(VENV)/bin/python -m pytest -n 2 --dist loadfile $(PYTEST_NB) -m "not browser" --timeout=1200 tests book
+	$(VENV)/bin/python -m pytest -n 2 --dist loadgroup $(PYTEST_NB) -m "not browser" --timeout=1200 tests book
 
 ## Checks of the built book in headless Chromium (run after `make book`).
 check-book: $(STAMP)
 	$(VENV)/bin/python -m pytest -m browser --timeout=600 tests/test_book_browser.py
+
+## Student versions of every chapter (solutions stubbed, outputs cleared) -> _build/student/.
+student: $(STAMP)
+	$(VENV)/bin/python -m dlext.homework release book/*.ipynb --out _build/student
 
 ## Time every chapter in a fresh kernel and collect its metrics -> _build/bench/.
 bench: $(STAMP)
