@@ -37,7 +37,7 @@ book: $(STAMP)
 
 ## The test suite: unit tests, every chapter notebook under nbval, homework release/grading.
 test: $(STAMP)
-	$(VENV)/bin/python -m pytest -n 2 --dist loadgroup $(PYTEST_NB) -m "not browser" --timeout=1200 tests book
+	$(VENV)/bin/python -m pytest -n 2 --dist loadfile $(PYTEST_NB) -m "not browser" --timeout=1200 tests book
 
 ## Checks of the built book in headless Chromium (run after `make book`).
 check-book: $(STAMP)

@@ -53,10 +53,3 @@ def _guard_getaddrinfo(real):
             return real(host, *args, **kwargs)
         raise NetworkBlocked(f"test tried to resolve {host}")
     return guarded
-
-
-def pytest_collection_modifyitems(items):
-    """Keep each notebook's cells on one xdist worker (they share a kernel), spread the rest."""
-    for item in items:
-        if item.path.suffix == ".ipynb":
-            item.add_marker(pytest.mark.xdist_group(name=item.path.name))
