@@ -13,7 +13,7 @@ from torch.nn import functional as F
 
 __all__ = ["Generator", "Discriminator", "DCGenerator", "DCDiscriminator", "ConditionalDCGenerator",
            "ConditionalDCDiscriminator", "discriminator_loss", "generator_loss", "train_step",
-           "train_step_conditional", "ema_copy", "ema_update", "sample", "ring_of_gaussians",
+           "train_step_conditional", "ema_copy", "ema_update", "refresh_batchnorm", "sample", "ring_of_gaussians",
            "modes_covered", "grad_reverse"]
 
 GENERATOR_LOSSES = ("non-saturating", "saturating")
@@ -194,6 +194,23 @@ def ema_update(ema: nn.Module, model: nn.Module, decay: float = 0.999) -> None:
         p_ema.lerp_(p, 1.0 - decay)
     for b_ema, b in zip(ema.buffers(), model.buffers()):
         b_ema.copy_(b)
+
+
+@torch.no_grad()
+def refresh_batchnorm(G: nn.Module, *, device: torch.device, batches: int = 4, batch_size: int = 500) -> None:
+    """Recompute G's BatchNorm statistics for its current weights (after :func:`ema_update`), from fresh noise."""
+    G.to(device).train()
+    norms = [m for m in G.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+    for m in norms:
+        m.reset_running_stats()
+        m.momentum = None  # a plain average over the batches below
+    for _ in range(batches):
+        z = torch.randn(batch_size, G.latent_dim, device=device)
+        labels = torch.randint(G.num_classes, (batch_size,), device=device)
+        G(z, labels) if isinstance(G, ConditionalDCGenerator) else G(z)
+    for m in norms:
+        m.momentum = 0.1
+    G.eval()
 
 
 @torch.no_grad()
