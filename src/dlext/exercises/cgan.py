@@ -1,0 +1,47 @@
+"""Self-checks for the conditional-GAN chapter's exercises (interpolation, gradient reversal)."""
+import math
+
+import torch
+
+from dlext.homework import CheckFailure, expect, expect_close, question
+
+
+@question("cgan.q1", points=1)
+def _midpoint_norm(answer):
+    """Squared norm of the midpoint of two independent Gaussian noise vectors, relative to one of them."""
+    expect_close(answer, 0.5, "E|(z0 + z1) / 2|^2 / E|z0|^2", atol=1e-3, reveal=False)
+
+
+@question("cgan.q2", points=2)
+def _slerp(fn):
+    """Spherical interpolation between two noise vectors."""
+    e0, e1 = torch.tensor([1.0, 0.0]), torch.tensor([0.0, 1.0])
+    mid = fn(e0, e1, 0.5)
+    expect(isinstance(mid, torch.Tensor) and mid.shape == (2,), "slerp(z0, z1, t) should return a tensor shaped like z0")
+    expect(torch.allclose(mid, torch.tensor([1.0, 1.0]) / math.sqrt(2), atol=1e-5),
+           "slerp of two orthogonal unit vectors at t = 0.5 should be their normalised sum")
+    gen = torch.Generator().manual_seed(0)
+    z0, z1 = torch.randn(64, generator=gen), torch.randn(64, generator=gen)
+    expect(torch.allclose(fn(z0, z1, 0.0), z0, atol=1e-5) and torch.allclose(fn(z0, z1, 1.0), z1, atol=1e-5),
+           "slerp should return z0 at t = 0 and z1 at t = 1")
+    omega = torch.arccos((z0 / z0.norm()) @ (z1 / z1.norm()))
+    for t in (0.25, 0.6):
+        expected = (torch.sin((1 - t) * omega) * z0 + torch.sin(t * omega) * z1) / torch.sin(omega)
+        expect(torch.allclose(fn(z0, z1, t), expected, atol=1e-4), f"slerp of two random 64-D vectors at t = {t} is off")
+
+
+@question("cgan.q3", points=3)
+def _grad_reverse(answer):
+    """A gradient-reversal layer, and what scale 0 means."""
+    if not isinstance(answer, tuple) or len(answer) != 2:
+        raise CheckFailure("pass (reverse_gradient, interpretation) to check")
+    fn, interpretation = answer
+    x = torch.randn(6, requires_grad=True)
+    y = fn(x, 0.3)
+    expect(isinstance(y, torch.Tensor) and torch.equal(y.detach(), x.detach()),
+           "reverse_gradient should return its input unchanged on the way forward")
+    (y * torch.arange(6.0)).sum().backward()
+    expect(x.grad is not None and torch.allclose(x.grad, -0.3 * torch.arange(6.0)),
+           "on the way back the gradient should be multiplied by -scale")
+    expect(interpretation in ("a", "b", "c"), f"interpretation should be 'a', 'b' or 'c', got {interpretation!r}")
+    expect(interpretation == "a", "the interpretation is not right: what reaches the features when the scale is 0?")
