@@ -7,10 +7,9 @@ from typing import Callable, Sequence
 
 import torch
 from torch import Tensor, nn
-from tqdm.auto import tqdm
 
 from dlext import kl
-from dlext.train import batches
+from dlext.train import fit
 
 __all__ = ["MLPAutoencoder", "ConvAutoencoder", "VAE", "vae_loss", "train_autoencoder", "train_vae",
            "reconstruct", "reconstruction_mse", "negative_elbo", "precision_at_k"]
@@ -151,48 +150,29 @@ def train_autoencoder(model: nn.Module, X: Tensor, *, device: torch.device, epoc
     ``corrupt`` (a denoising autoencoder) maps a clean batch to the input the model sees; the target
     stays clean. ``l1`` adds ``l1 * mean |code|`` (a sparse autoencoder's penalty on its code).
     """
-    if not (isinstance(epochs, int) and epochs > 0):
-        raise ValueError(f"epochs must be a positive int, got {epochs!r}")
-    model.to(device).train()
-    opt = torch.optim.Adam(model.parameters(), lr=lr)
-    losses = []
-    with tqdm(total=epochs * -(-len(X) // batch_size), desc=desc, disable=not progress) as bar:
-        for _ in range(epochs):
-            for idx in batches(len(X), batch_size):
-                x = X[idx].to(device)
-                x_in = corrupt(x) if corrupt is not None else x
-                code = model.encode(x_in)
-                loss = nn.functional.mse_loss(model.decode(code).reshape(x.shape), x)
-                if l1:
-                    loss = loss + l1 * code.abs().mean()
-                opt.zero_grad()
-                loss.backward()
-                opt.step()
-                losses.append(loss.item())
-                bar.update(1)
-    return losses
+    model.to(device)
+
+    def batch_loss(idx: Tensor) -> Tensor:
+        x = X[idx].to(device)
+        code = model.encode(corrupt(x) if corrupt is not None else x)
+        loss = nn.functional.mse_loss(model.decode(code).reshape(x.shape), x)
+        return loss + l1 * code.abs().mean() if l1 else loss
+
+    return fit(model, len(X), batch_loss, epochs=epochs, batch_size=batch_size, lr=lr,
+               progress=progress, desc=desc)
 
 
 def train_vae(model: VAE, X: Tensor, *, device: torch.device, epochs: int = 1, batch_size: int = 128,
               lr: float = 1e-3, progress: bool = True, desc: str = "VAE") -> list[float]:
     """Minimise ``vae_loss`` on X with Adam; returns every batch's negative ELBO (nats per image)."""
-    if not (isinstance(epochs, int) and epochs > 0):
-        raise ValueError(f"epochs must be a positive int, got {epochs!r}")
-    model.to(device).train()
-    opt = torch.optim.Adam(model.parameters(), lr=lr)
-    losses = []
-    with tqdm(total=epochs * -(-len(X) // batch_size), desc=desc, disable=not progress) as bar:
-        for _ in range(epochs):
-            for idx in batches(len(X), batch_size):
-                x = X[idx].to(device)
-                loss = vae_loss(x, *model(x))
-                opt.zero_grad()
-                loss.backward()
-                opt.step()
-                losses.append(loss.item())
-                bar.update(1)
-                bar.set_postfix(neg_elbo=f"{loss.item():.1f}", refresh=False)
-    return losses
+    model.to(device)
+
+    def batch_loss(idx: Tensor) -> Tensor:
+        x = X[idx].to(device)
+        return vae_loss(x, *model(x))
+
+    return fit(model, len(X), batch_loss, epochs=epochs, batch_size=batch_size, lr=lr,
+               progress=progress, desc=desc)
 
 
 @torch.no_grad()

@@ -1,5 +1,5 @@
-"""A plain mini-batch training loop and accuracy for classifiers, shared by several chapters."""
-from typing import Iterator
+"""A plain mini-batch training loop, and accuracy for classifiers, shared by several chapters."""
+from typing import Callable, Iterator
 
 import torch
 from torch import Tensor, nn
@@ -15,6 +15,32 @@ def batches(n: int, batch_size: int, shuffle: bool = True,
     yield from order.split(batch_size)
 
 
+def fit(model: nn.Module, n: int, batch_loss: Callable[[Tensor], Tensor], *, epochs: int = 1,
+        batch_size: int = 128, lr: float = 1e-3, optimizer: torch.optim.Optimizer | None = None,
+        progress: bool = True, desc: str = "training") -> list[float]:
+    """Mini-batch training of ``model`` on examples ``0..n-1``; returns the loss of every mini-batch.
+
+    ``batch_loss(idx)`` computes the loss of the examples ``idx`` (it moves them to the device);
+    each epoch visits the examples in a new random order. Uses Adam(lr) unless an optimizer is given.
+    """
+    if not (isinstance(epochs, int) and epochs > 0):
+        raise ValueError(f"epochs must be a positive int, got {epochs!r}")
+    model.train()
+    opt = optimizer or torch.optim.Adam(model.parameters(), lr=lr)
+    losses = []
+    with tqdm(total=epochs * -(-n // batch_size), desc=desc, disable=not progress) as bar:
+        for _ in range(epochs):
+            for idx in batches(n, batch_size):
+                loss = batch_loss(idx)
+                opt.zero_grad()
+                loss.backward()
+                opt.step()
+                losses.append(loss.item())
+                bar.update(1)
+                bar.set_postfix(loss=f"{loss.item():.3f}", refresh=False)
+    return losses
+
+
 def train_classifier(model: nn.Module, X: Tensor, y: Tensor, *, device: torch.device,
                      epochs: int = 1, batch_size: int = 128, lr: float = 1e-3,
                      optimizer: torch.optim.Optimizer | None = None,
@@ -26,24 +52,13 @@ def train_classifier(model: nn.Module, X: Tensor, y: Tensor, *, device: torch.de
     """
     if len(X) != len(y):
         raise ValueError(f"X and y must have the same length, got {len(X)} and {len(y)}")
-    if not (isinstance(epochs, int) and epochs > 0):
-        raise ValueError(f"epochs must be a positive int, got {epochs!r}")
-    model.to(device).train()
-    opt = optimizer or torch.optim.Adam(model.parameters(), lr=lr)
-    steps = epochs * -(-len(X) // batch_size)
-    losses = []
-    with tqdm(total=steps, desc=desc, disable=not progress) as bar:
-        for _ in range(epochs):
-            for idx in batches(len(X), batch_size):
-                xb, yb = X[idx].to(device), y[idx].to(device)
-                loss = nn.functional.cross_entropy(model(xb), yb)
-                opt.zero_grad()
-                loss.backward()
-                opt.step()
-                losses.append(loss.item())
-                bar.update(1)
-                bar.set_postfix(loss=f"{loss.item():.3f}", refresh=False)
-    return losses
+    model.to(device)
+
+    def batch_loss(idx: Tensor) -> Tensor:
+        return nn.functional.cross_entropy(model(X[idx].to(device)), y[idx].to(device))
+
+    return fit(model, len(X), batch_loss, epochs=epochs, batch_size=batch_size, lr=lr,
+               optimizer=optimizer, progress=progress, desc=desc)
 
 
 @torch.no_grad()
