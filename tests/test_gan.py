@@ -129,6 +129,9 @@ def test_grad_reverse():
 
 def test_refresh_batchnorm_matches_the_statistics_of_fresh_samples():
     torch.manual_seed(0)
+    plain = gan.DCGenerator()
+    gan.refresh_batchnorm(plain, device=torch.device("cpu"), batches=1, batch_size=50)
+    assert int(plain.project[1].num_batches_tracked) == 1
     G = gan.ConditionalDCGenerator()
     gan.refresh_batchnorm(G, device=torch.device("cpu"), batches=2, batch_size=200)
     bn = G.project[1]

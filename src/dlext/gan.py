@@ -206,8 +206,10 @@ def refresh_batchnorm(G: nn.Module, *, device: torch.device, batches: int = 4, b
         m.momentum = None  # a plain average over the batches below
     for _ in range(batches):
         z = torch.randn(batch_size, G.latent_dim, device=device)
-        labels = torch.randint(G.num_classes, (batch_size,), device=device)
-        G(z, labels) if isinstance(G, ConditionalDCGenerator) else G(z)
+        if isinstance(G, ConditionalDCGenerator):
+            G(z, torch.randint(G.num_classes, (batch_size,), device=device))
+        else:
+            G(z)
     for m in norms:
         m.momentum = 0.1
     G.eval()
