@@ -137,9 +137,10 @@ def test_refresh_batchnorm_matches_the_statistics_of_fresh_samples():
     bn = G.project[1]
     assert not G.training and bn.momentum == 0.1 and int(bn.num_batches_tracked) == 2
     # the running variance is the average of the two batches' variances (about 1/3 with PyTorch's
-    # default init, far from the reset value 1): within 25 % of that of 2,000 fresh inputs, per channel
+    # default init, far from the reset value 1): within 40 % of that of 2,000 fresh inputs in every one
+    # of the 3,136 channels (a variance from 400 samples has a relative error of sqrt(2/400) = 7 %)
     with torch.no_grad():
         z = torch.cat([torch.randn(2000, 64), torch.nn.functional.one_hot(torch.randint(10, (2000,)), 10).float()], 1)
         fresh = G.project[0](z).var(0)
     assert fresh.mean() < 0.5
-    torch.testing.assert_close(bn.running_var, fresh, rtol=0.25, atol=0)
+    torch.testing.assert_close(bn.running_var, fresh, rtol=0.4, atol=0)
