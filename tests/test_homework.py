@@ -279,7 +279,8 @@ def test_chapter_master_grades_full_and_student_zero(chapter, tmp_path, shared_d
 def test_student_chapter_runs_under_nbval(chapter, tmp_path, shared_data):
     student = release([chapter], tmp_path)[0]
     env = {k: v for k, v in os.environ.items() if k not in ("DLEXT_METRICS", "PYTEST_ADDOPTS")}
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(Path(__file__).parent), env.get("PYTHONPATH")]))
     command = [sys.executable, "-m", "pytest", "--nbval-lax", "--nbval-current-env", "--nbval-cell-timeout=600",
-               "-p", "no:cacheprovider", "-p", "no:xdist", "-q", "-c", os.devnull, "--rootdir", str(tmp_path), str(student)]
+               "-p", "no:cacheprovider", "-p", "no:xdist", "-p", "nbval_patience", "-q", "-c", os.devnull, "--rootdir", str(tmp_path), str(student)]
     run = subprocess.run(command, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=1100)
     assert run.returncode == 0, run.stdout[-4000:] + run.stderr[-2000:]
