@@ -2,14 +2,18 @@
 
     python benchmarks/run.py [NOTEBOOK ...] [--out _build/bench] [--timeout 900]
 
-Without notebooks, runs every chapter in `_toc.yml` order. Each notebook runs in its own kernel
-with OMP_NUM_THREADS=1 and DLEXT_METRICS pointing at a scratch file, so `dlext.metrics.record`
-calls land in the results. Prints a table and writes `OUT/<chapter>.json` and `OUT/summary.json`.
+Without notebooks, runs every chapter in `_toc.yml` order. Each notebook runs in a fresh process
+and kernel with OMP_NUM_THREADS=1 and DLEXT_METRICS pointing at a scratch file, so
+`dlext.metrics.record` calls land in the results; a notebook that hangs past its time limit is
+reported as failed and the others still run. Prints a table and writes `OUT/<chapter>.json` and
+`OUT/summary.json`.
 """
 import argparse
 import json
 import os
 import platform
+import signal
+import subprocess
 import sys
 import tempfile
 import time
@@ -73,12 +77,38 @@ def table(results: list[dict]) -> str:
     return "\n".join(rows)
 
 
+def run_isolated(path: Path, timeout: int, out: Path) -> dict:
+    """``run_notebook`` in a child process, killed (with its kernel) if the whole notebook runs past
+    ``timeout`` seconds: a lost kernel message must not stall the benchmark."""
+    result_file = out / f"{path.stem}.json"
+    result_file.unlink(missing_ok=True)
+    child = subprocess.Popen([sys.executable, __file__, "--single", str(path), "--out", str(out),
+                              "--timeout", str(timeout)], start_new_session=True)
+    start = time.perf_counter()
+    try:
+        child.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        os.killpg(child.pid, signal.SIGKILL)
+        child.wait()
+        return {"chapter": path.stem, "seconds": round(time.perf_counter() - start, 1), "ok": False,
+                "error": f"killed after {timeout} s", "metrics": {}}
+    if not result_file.exists():
+        return {"chapter": path.stem, "seconds": round(time.perf_counter() - start, 1), "ok": False,
+                "error": f"runner exited with code {child.returncode}", "metrics": {}}
+    return json.loads(result_file.read_text())
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("notebooks", nargs="*", type=Path, help="notebooks to run (default: the table of contents)")
     parser.add_argument("--out", type=Path, default=ROOT / "_build" / "bench", help="where to write the JSON results")
-    parser.add_argument("--timeout", type=int, default=900, help="seconds allowed per cell")
+    parser.add_argument("--timeout", type=int, default=900, help="seconds allowed per notebook")
+    parser.add_argument("--single", type=Path, help=argparse.SUPPRESS)  # internal: one notebook, in this process
     args = parser.parse_args(argv)
+    if args.single:
+        result = run_notebook(args.single.resolve(), args.timeout)
+        (args.out / f"{args.single.stem}.json").write_text(json.dumps(result, indent=2) + "\n")
+        return 0
     notebooks = args.notebooks or chapters_in_toc()
     for nb in notebooks:
         if not nb.is_file():
@@ -87,9 +117,7 @@ def main(argv: list[str] | None = None) -> int:
     results = []
     for nb in notebooks:
         print(f"running {nb.name} ...", flush=True)
-        result = run_notebook(nb.resolve(), args.timeout)
-        results.append(result)
-        (args.out / f"{nb.stem}.json").write_text(json.dumps(result, indent=2) + "\n")
+        results.append(run_isolated(nb.resolve(), args.timeout, args.out))
     summary = {"python": platform.python_version(), "torch": torch.__version__, "cpus": os.cpu_count(),
                "device": "cuda" if torch.cuda.is_available() else "cpu", "results": results,
                "total_seconds": round(sum(r["seconds"] for r in results), 1)}

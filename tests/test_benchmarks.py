@@ -33,3 +33,12 @@ def test_runner_collects_metrics_and_times(tmp_path):
 def test_default_notebooks_follow_the_toc():
     chapters = bench.chapters_in_toc()
     assert chapters and chapters[0].name == "00_getting_started.ipynb"
+
+
+def test_a_notebook_that_hangs_is_reported_not_waited_for(tmp_path):
+    import time
+    hang = _notebook(tmp_path / "hang.ipynb", "import time\ntime.sleep(600)")
+    start = time.perf_counter()
+    assert bench.main([str(hang), "--timeout", "10", "--out", str(tmp_path / "out")]) == 1
+    result = json.loads((tmp_path / "out" / "summary.json").read_text())["results"][0]
+    assert not result["ok"] and time.perf_counter() - start < 60
