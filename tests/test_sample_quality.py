@@ -4,7 +4,8 @@ import pytest
 import scipy.linalg
 import torch
 
-from dlext.sample_quality import MNISTClassifier, frechet_distance, gaussian_frechet, sample_quality
+from dlext.sample_quality import (MNISTClassifier, frechet_distance, frechet_rounding_bound, gaussian_frechet,
+                                  sample_quality)
 
 
 def _random_cov(rng, d):
@@ -26,13 +27,15 @@ def test_gaussian_frechet_matches_scipy_sqrtm():
         mu1, mu2, S1, S2 = rng.standard_normal(d), rng.standard_normal(d), _random_cov(rng, d), _random_cov(rng, d)
         reference = ((mu1 - mu2) ** 2).sum() + np.trace(S1 + S2 - 2 * scipy.linalg.sqrtm(S1 @ S2).real)
         assert gaussian_frechet(mu1, S1, mu2, S2) == pytest.approx(reference, rel=1e-7)
-        assert gaussian_frechet(mu1, S1, mu1, S1) == pytest.approx(0.0, abs=1e-8)
+        # identical Gaussians: 0 up to the rounding the formula allows, which scales with the covariances
+        assert 0.0 <= gaussian_frechet(mu1, S1, mu1, S1) <= frechet_rounding_bound(S1, S1)
 
 
 def test_frechet_distance_of_samples():
     gen = torch.Generator().manual_seed(0)
     a = torch.randn(5000, 8, generator=gen)
-    assert frechet_distance(a, a) == pytest.approx(0.0, abs=1e-8)
+    S = np.cov(a.double().numpy(), rowvar=False)
+    assert 0.0 <= frechet_distance(a, a) <= frechet_rounding_bound(S, S)
     noisy = [frechet_distance(a, a + s * torch.randn(5000, 8, generator=gen)) for s in (0.1, 0.5, 1.0)]
     assert 0 < noisy[0] < noisy[1] < noisy[2]  # grows with the added noise
     # Adding independent N(0, s^2 I) noise to N(0, I) gives N(0, (1 + s^2) I): d * (sqrt(1 + s^2) - 1)^2.
@@ -60,7 +63,11 @@ def test_sample_quality_report():
     images = levels.view(-1, 1, 1, 1).expand(-1, 1, 28, 28).contiguous()
     q = sample_quality(images, _ByBrightness(), device=cpu, real=images, labels=torch.arange(10).repeat_interleave(100))
     assert q["coverage"] == 10 and q["max_share"] == pytest.approx(0.1)
-    assert q["label_acc"] == 1.0 and q["frechet"] == pytest.approx(0.0, abs=1e-9)
+    # The two fake features are equal for uniform images, so the covariance is singular: the distance
+    # of the set to itself is 0 up to the rounding bound (it was -1.9e-9 here before negatives were clamped).
+    feats = _ByBrightness().features(images).double().numpy()
+    S = np.cov(feats, rowvar=False)
+    assert q["label_acc"] == 1.0 and 0.0 <= q["frechet"] <= frechet_rounding_bound(S, S)
     assert q["counts"].tolist() == [100] * 10
     collapsed = sample_quality(images[:100].repeat(10, 1, 1, 1), _ByBrightness(), device=cpu)
     assert collapsed["coverage"] == 1 and collapsed["max_share"] == 1.0 and "frechet" not in collapsed
@@ -72,3 +79,27 @@ def test_classifier_shapes():
     clf = MNISTClassifier(feature_dim=32)
     x = torch.rand(4, 1, 28, 28)
     assert clf.features(x).shape == (4, 32) and clf(x).shape == (4, 10)
+
+
+def test_gaussian_frechet_is_never_negative_for_singular_covariances():
+    # Regression (issue 20): identical singular covariances gave -1.9e-9 on some BLAS kernels.
+    rng = np.random.default_rng(1)
+    for d in (2, 8, 64):
+        for rank in (1, d // 2):
+            A = rng.standard_normal((d, rank)) * rng.uniform(0.1, 10)
+            S = A @ A.T
+            mu = rng.standard_normal(d)
+            value = gaussian_frechet(mu, S, mu, S)
+            assert 0.0 <= value <= frechet_rounding_bound(S, S), (d, rank, value)
+
+
+def test_gaussian_frechet_rejects_invalid_covariances_and_non_finite_input():
+    eye = np.eye(3)
+    with pytest.raises(ValueError, match="positive semi-definite"):
+        gaussian_frechet(np.zeros(3), -eye, np.zeros(3), -eye)  # was 0.0: eigenvalues clipped silently
+    with pytest.raises(ValueError, match="symmetric"):
+        gaussian_frechet(np.zeros(3), eye + np.triu(np.ones((3, 3)), 1), np.zeros(3), eye)
+    with pytest.raises(ValueError, match="NaN"):
+        gaussian_frechet(np.array([0.0, np.nan, 0.0]), eye, np.zeros(3), eye)  # was nan
+    with pytest.raises(ValueError, match="NaN"):
+        gaussian_frechet(np.zeros(3), eye * np.inf, np.zeros(3), eye)

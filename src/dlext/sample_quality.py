@@ -12,7 +12,7 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-__all__ = ["MNISTClassifier", "gaussian_frechet", "frechet_distance", "features", "sample_quality"]
+__all__ = ["MNISTClassifier", "gaussian_frechet", "frechet_rounding_bound", "frechet_distance", "features", "sample_quality"]
 
 
 class MNISTClassifier(nn.Module):
@@ -38,18 +38,59 @@ def _sqrt_psd(S: np.ndarray) -> np.ndarray:
     return (V * np.sqrt(np.clip(w, 0, None))) @ V.T
 
 
+def _check_covariance(name: str, S: np.ndarray) -> None:
+    """A covariance is symmetric positive semi-definite, up to float64 rounding relative to its size."""
+    scale = max(np.abs(S).max(), np.finfo(np.float64).tiny)
+    if not np.allclose(S, S.T, rtol=0, atol=1e-10 * scale):
+        raise ValueError(f"{name} must be a symmetric covariance matrix")
+    lowest = np.linalg.eigvalsh(S).min()
+    if lowest < -1e-10 * scale * len(S):
+        raise ValueError(f"{name} must be positive semi-definite; its smallest eigenvalue is {lowest:.3g}")
+
+
+def frechet_rounding_bound(S1: np.ndarray, S2: np.ndarray) -> float:
+    """How far float64 rounding can move ``gaussian_frechet`` for these covariances (d, d).
+
+    An eigenvalue of S1^1/2 S2 S1^1/2 that should be 0 comes out as about +-(d eps |M|), with
+    |M| <= |S1| |S2| (spectral norms), and its square root as sqrt(d eps |M|): with d such
+    eigenvalues (covariances of features that copy each other are singular) the cross term moves by
+    up to 2 d sqrt(d eps |M|). The traces themselves are exact to about eps times their size.
+    """
+    S1, S2 = np.atleast_2d(np.asarray(S1, np.float64)), np.atleast_2d(np.asarray(S2, np.float64))
+    d, eps = len(S1), np.finfo(np.float64).eps
+    m = np.linalg.norm(S1, 2) * np.linalg.norm(S2, 2)
+    return float(2 * d * np.sqrt(d * eps * m) + 1e3 * eps * (abs(np.trace(S1)) + abs(np.trace(S2))))
+
+
 def gaussian_frechet(mu1: np.ndarray, S1: np.ndarray, mu2: np.ndarray, S2: np.ndarray) -> float:
-    """Squared Frechet (2-Wasserstein) distance between N(mu1, S1) and N(mu2, S2)."""
+    """Squared Frechet (2-Wasserstein) distance between N(mu1, S1) and N(mu2, S2); never negative.
+
+    The formula subtracts two nearly equal traces when the Gaussians are close, and the square roots
+    of eigenvalues that should be zero turn float64 rounding eps into sqrt(eps), so the result can
+    fall slightly below zero (-1.9e-9 was seen for identical, singular 2-D covariances). A squared
+    distance is never negative: within ``frechet_rounding_bound`` it is returned as 0, and below it
+    ``ArithmeticError`` is raised. Covariances that are not symmetric positive semi-definite, and
+    non-finite inputs, raise ``ValueError``.
+    """
     mu1, mu2 = np.atleast_1d(np.asarray(mu1, np.float64)), np.atleast_1d(np.asarray(mu2, np.float64))
     S1, S2 = np.atleast_2d(np.asarray(S1, np.float64)), np.atleast_2d(np.asarray(S2, np.float64))
-    if mu1.shape != mu2.shape or S1.shape != S2.shape or S1.shape != (len(mu1), len(mu1)):
+    if mu1.ndim != 1 or mu1.shape != mu2.shape or S1.shape != S2.shape or S1.shape != (len(mu1), len(mu1)):
         raise ValueError(f"shapes do not match: mu {mu1.shape}, {mu2.shape}; covariances {S1.shape}, {S2.shape}")
+    for name, a in (("mu1", mu1), ("S1", S1), ("mu2", mu2), ("S2", S2)):
+        if not np.isfinite(a).all():
+            raise ValueError(f"{name} contains NaN or infinite values")
+    _check_covariance("S1", S1)
+    _check_covariance("S2", S2)
     # tr((S1^1/2 S2 S1^1/2)^1/2): the middle matrix is symmetric PSD, so its square root's trace is
     # the sum of the square roots of its eigenvalues (the same as scipy.linalg.sqrtm(S1 @ S2), but stable).
     r1 = _sqrt_psd(S1)
     eig = np.linalg.eigvalsh(r1 @ S2 @ r1)
     cross = np.sqrt(np.clip(eig, 0, None)).sum()
-    return float(((mu1 - mu2) ** 2).sum() + np.trace(S1) + np.trace(S2) - 2 * cross)
+    d2 = float(((mu1 - mu2) ** 2).sum() + np.trace(S1) + np.trace(S2) - 2 * cross)
+    rounding = frechet_rounding_bound(S1, S2)
+    if d2 < -rounding:
+        raise ArithmeticError(f"Frechet distance came out at {d2:.3g}, below its rounding bound -{rounding:.3g}")
+    return max(d2, 0.0)
 
 
 def frechet_distance(feats_a: Tensor, feats_b: Tensor) -> float:
