@@ -4,7 +4,6 @@ import socket
 from pathlib import Path
 
 import pytest
-from nbval_patience import pytest_collection_modifyitems  # noqa: F401  (a hook, used by pytest)
 
 ROOT = Path(__file__).resolve().parents[1]
 # Fixture notebooks are inputs to the homework tests, not chapters: keep nbval off them.

@@ -3,9 +3,9 @@
     python tools/build_assets.py _build/assets
 
 The book must render math and saved widget state with no internet (CI has none), so these come from
-pinned npm packages at build time instead of a CDN, and nothing large is committed. `npm pack`
-downloads each tarball from the registry (npm checks it against the registry's integrity field);
-we check it again against the sha512 pinned below, then extract only the files a browser loads:
+pinned npm packages at build time instead of a CDN, and nothing large is committed. Each tarball is
+downloaded from the npm registry over plain HTTPS (no Node or npm needed) and checked against the
+sha512 integrity pinned below, then only the files a browser loads are extracted:
 
     OUTDIR/mathjax/tex-mml-chtml.js (+ its lazily loaded extensions and CHTML fonts)
     OUTDIR/requirejs/require.js
@@ -30,11 +30,13 @@ import argparse
 import base64
 import hashlib
 import json
+import os
 import shutil
-import subprocess
 import sys
 import tarfile
 import tempfile
+import urllib.error
+import urllib.request
 from pathlib import Path, PurePosixPath
 
 # Pinned packages: (version, sha512 integrity as published in the npm registry's `dist.integrity`).
@@ -146,38 +148,49 @@ def _integrity(path: Path) -> str:
     return "sha512-" + base64.b64encode(hashlib.sha512(path.read_bytes()).digest()).decode()
 
 
-def npm_pack(dest: Path) -> dict[str, Path]:
-    """Download the pinned tarballs into `dest` with `npm pack`; return {package name: tarball}."""
-    npm = shutil.which("npm")
-    if npm is None:
-        raise AssetError(
-            "npm was not found on PATH. The book's offline MathJax and widget manager come from npm packages "
-            "at build time: install Node.js and npm (Debian/Ubuntu: `apt-get install -y npm`), then rerun "
-            "`python tools/build_assets.py _build/assets`."
-        )
-    specs = [f"{name}@{version}" for name, (version, _) in PACKAGES.items()]
-    cmd = [npm, "pack", *specs, "--json", "--pack-destination", str(dest)]
-    proc = subprocess.run(cmd, cwd=dest, capture_output=True, text=True)
-    if proc.returncode != 0:
-        raise AssetError(f"`{' '.join(cmd)}` failed (exit {proc.returncode}):\n{proc.stderr.strip()}")
-    try:
-        packed = json.loads(proc.stdout)
-    except ValueError as err:
-        raise AssetError(f"could not read the output of `npm pack --json`: {err}\n{proc.stdout[:2000]}") from err
+REGISTRY = "https://registry.npmjs.org"  # npm's public registry; `npm_config_registry` overrides it
+TIMEOUT = 60  # seconds without data before a download is abandoned
+RETRIES = 3
+
+
+def tarball_url(name: str, version: str, registry: str | None = None) -> str:
+    """The registry URL of a package's tarball, e.g. .../@jupyter-widgets/html-manager/-/html-manager-1.0.15.tgz."""
+    registry = (registry or os.environ.get("npm_config_registry") or REGISTRY).rstrip("/")
+    return f"{registry}/{name}/-/{name.rpartition('/')[2]}-{version}.tgz"
+
+
+def _download(url: str, path: Path) -> None:
+    with urllib.request.urlopen(url, timeout=TIMEOUT) as response, open(path, "wb") as f:
+        shutil.copyfileobj(response, f)
+
+
+def fetch_tarballs(dest: Path, registry: str | None = None) -> dict[str, Path]:
+    """Download the pinned tarballs from the npm registry into `dest`; return {package name: tarball}.
+
+    Plain HTTPS (no Node or npm needed), each tarball checked against its pinned sha512 integrity, the
+    same check npm itself makes. A failed or corrupted download is retried, then reported.
+    """
     tarballs: dict[str, Path] = {}
-    for entry in packed:
-        name, version = entry["name"], entry["version"]
-        want_version, want_integrity = PACKAGES[name]
-        path = dest / entry["filename"]
-        if version != want_version:
-            raise AssetError(f"npm packed {name}@{version}, expected {want_version}")
-        got = _integrity(path)
-        if got != want_integrity:
-            raise AssetError(f"{path.name}: sha512 integrity {got} does not match the pinned {want_integrity}")
+    for name, (version, want) in PACKAGES.items():
+        url = tarball_url(name, version, registry)
+        path = dest / f"{name.replace('/', '-').lstrip('@')}-{version}.tgz"
+        problem = ""
+        for attempt in range(1, RETRIES + 1):
+            try:
+                _download(url, path)
+            except (OSError, urllib.error.URLError) as err:  # HTTPError, timeouts, refused connections
+                problem = f"download failed: {err}"
+                continue
+            got = _integrity(path)
+            if got == want:
+                break
+            problem = f"sha512 integrity {got} does not match the pinned {want}"
+        else:
+            path.unlink(missing_ok=True)
+            raise AssetError(f"{name}@{version} from {url}: {problem} (after {RETRIES} tries). The book's offline "
+                             f"MathJax and widget manager come from the npm registry at build time; check the "
+                             f"connection, or set npm_config_registry to a registry mirror.")
         tarballs[name] = path
-    missing = set(PACKAGES) - set(tarballs)
-    if missing:
-        raise AssetError(f"npm pack did not produce {sorted(missing)}")
     return tarballs
 
 
@@ -222,7 +235,7 @@ def build(outdir: Path, force: bool = False) -> bool:
         downloads, staging = tmp / "npm", tmp / "assets"
         downloads.mkdir()
         staging.mkdir()
-        tarballs = npm_pack(downloads)
+        tarballs = fetch_tarballs(downloads)
         for name, (subdir, strip, patterns) in SELECT.items():
             n = extract(tarballs[name], strip, patterns, staging / subdir)
             if n == 0:
