@@ -29,10 +29,11 @@ $(STAMP): requirements.txt pyproject.toml
 	$(VENV)/bin/python -m pip install -q -r requirements.txt -e .
 	touch $@
 
-## Build the book: fetch the offline JS assets, then execute every chapter and render HTML.
+## Build the book: fetch the offline JS assets (npm registry, no Node needed), then execute every chapter
+## (in parallel processes, one per core: tools/build_book.py) and render HTML.
 book: $(STAMP)
 	$(VENV)/bin/python tools/build_assets.py _build/assets
-	$(VENV)/bin/jupyter-book build . --all -W -n --keep-going
+	$(VENV)/bin/python tools/build_book.py . --all -W -n --keep-going
 	@echo "Book built: $(CURDIR)/_build/html/index.html"
 
 ## The test suite: unit tests, every chapter notebook under nbval, homework release/grading.

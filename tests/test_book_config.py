@@ -90,3 +90,15 @@ def test_chapter_code_parses_and_asserts_its_claims(path):
             n_asserts += cell.source.count("assert_close(")
     assert n_asserts >= 3, f"{path.name} asserts only {n_asserts} claims"
     assert any("metrics.record(" in c.source for c in nb.cells), f"{path.name} records no metric"
+
+
+def test_a_chapter_run_alone_gets_the_output_patience_plugin():
+    # `pytest --nbval-lax book/NN.ipynb` never loads tests/conftest.py; the root conftest must register
+    # the plugin, or nbval's 5-second output wait flakes on a loaded machine (issue 11).
+    import subprocess
+    import sys
+    chapter = CHAPTERS[0].relative_to(ROOT)
+    run = subprocess.run([sys.executable, "-m", "pytest", "--nbval-lax", "--co", "-q", "--trace-config",
+                          "-p", "no:cacheprovider", str(chapter)], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert run.returncode == 0, run.stdout[-2000:] + run.stderr[-2000:]
+    assert "tests/nbval_patience.py" in run.stdout, "the nbval patience plugin was not loaded"

@@ -306,7 +306,22 @@ def _dedupe_inline_scripts(app, env) -> None:
 _THEME_MODE_JS = 'if (!document.documentElement.dataset.mode) { document.documentElement.dataset.mode = "auto"; }'
 
 
+# Jupyter Book always loads these two; their setup() does not say whether they are safe for Sphinx's parallel
+# read, so Sphinx would assume not and read (that is, execute) the chapters one at a time. Both only register
+# node types, transforms and config values (sphinx_jupyterbook_latex: for the LaTeX builder; multitoc: section
+# numbering, assigned after the read phase), nothing that parallel reads could get out of step.
+PARALLEL_SAFE_UNDECLARED = ("sphinx_jupyterbook_latex", "sphinx_multitoc_numbering")
+
+
+def _declare_parallel_safe(app, config) -> None:
+    for name in PARALLEL_SAFE_UNDECLARED:
+        ext = app.extensions.get(name)
+        if ext is not None and ext.parallel_read_safe is None:
+            ext.parallel_read_safe = True
+
+
 def setup(app):
+    app.connect("config-inited", _declare_parallel_safe)
     # Sphinx's own config-inited check drops a missing html_static_path entry with a mere warning, so note
     # the configured folders before it runs, and check them once the builder (and its format) is known.
     folders: list[Path] = []
