@@ -102,3 +102,27 @@ def test_a_chapter_run_alone_gets_the_output_patience_plugin():
                           "-p", "no:cacheprovider", str(chapter)], cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert run.returncode == 0, run.stdout[-2000:] + run.stderr[-2000:]
     assert "tests/nbval_patience.py" in run.stdout, "the nbval patience plugin was not loaded"
+
+
+_PROMPT = re.compile(r"^#{2,4} Exercise (\d+) \((\d+) points?\): \S", re.M)
+
+
+@pytest.mark.parametrize("path", CHAPTERS, ids=lambda p: p.name)
+def test_every_exercise_has_its_prompt_and_the_chapter_a_summary(path):
+    cells = nbformat.read(path, as_version=4).cells
+    numbers = []
+    for i, cell in enumerate(cells):
+        if cell.cell_type != "code" or "exercise" not in cell.metadata.get("tags", []):
+            continue
+        before = cells[i - 1] if i else None
+        prompts = _PROMPT.findall(before.source) if before is not None and before.cell_type == "markdown" else []
+        assert prompts, f"{path.name} cell {i}: an exercise needs its own markdown prompt " \
+                        f"'### Exercise N (P points): title' in the cell right before its solution"
+        number, points = map(int, prompts[-1])
+        assert points == cell.metadata["dlext"]["points"], \
+            f"{path.name} cell {i}: the prompt says {points} points, the solution cell's metadata {cell.metadata['dlext']}"
+        numbers.append(number)
+    assert numbers == list(range(1, len(numbers) + 1)), f"{path.name}: exercises numbered {numbers}"
+    headings = [line for c in cells if c.cell_type == "markdown" for line in c.source.splitlines()]
+    assert "## Exercises" in headings or not numbers, f"{path.name}: exercises need an '## Exercises' heading"
+    assert "## Summary" in headings, f"{path.name} has no '## Summary' section"
