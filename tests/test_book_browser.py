@@ -20,6 +20,7 @@ import http.server
 import re
 import shutil
 import threading
+from html.parser import HTMLParser
 from pathlib import Path
 
 import nbformat
@@ -293,3 +294,61 @@ def test_page_renders_offline(page, server, browser):
     if timed_out and not problems:
         problems.append(f"the page did not finish rendering within {LOAD_TIMEOUT} s")
     assert not problems, f"{url}:\n- " + "\n- ".join(problems)
+
+
+MAX_OUTPUT_LINES = 40  # a cell's printed text; more is a data dump that nobody reads (issue 21)
+
+
+class _TextOutputs(HTMLParser):
+    """Collects the text of every printed (stdout) or displayed (text/plain) output block of a page.
+
+    myst-nb renders them as <div class="output stream ..."> / <div class="output text_plain ...">
+    around a <pre>; stderr (where tqdm's text progress bars go) is <div class="output stderr ...">.
+    """
+
+    def __init__(self):
+        super().__init__()
+        self.stack: list[bool] = []  # per open div: is it a text output block?
+        self.blocks: list[str] = []
+        self.current: list[str] | None = None
+
+    def handle_starttag(self, tag, attrs):
+        if tag != "div":
+            return
+        classes = (dict(attrs).get("class") or "").split()
+        is_text = "output" in classes and bool({"stream", "text_plain"} & set(classes)) and "stderr" not in classes
+        self.stack.append(is_text)
+        if is_text:
+            self.current = []
+
+    def handle_endtag(self, tag):
+        if tag == "div" and self.stack and self.stack.pop() and self.current is not None:
+            self.blocks.append("".join(self.current))
+            self.current = None
+
+    def handle_data(self, data):
+        if self.current is not None:
+            self.current.append(data)
+
+
+@pytest.mark.parametrize("page", [p for p in PAGES if source_of(p).suffix == ".ipynb"])
+def test_no_cell_dumps_long_text_output(page):
+    require_built_book()
+    parser = _TextOutputs()
+    parser.feed((HTML / f"{page}.html").read_text(encoding="utf-8"))
+    for block in parser.blocks:
+        lines = block.strip("\n").splitlines()
+        assert len(lines) <= MAX_OUTPUT_LINES, (
+            f"{page}: a cell prints {len(lines)} lines (limit {MAX_OUTPUT_LINES}); end it with ';', assign "
+            f"the result, or plot it. It starts:\n" + "\n".join(lines[:5]))
+
+
+def test_the_output_length_check_sees_text_outputs():
+    # The parser must find the blocks the check above measures, or that check would pass on anything.
+    html = ('<div class="cell_output docutils container"><div class="output stream highlight-myst-ansi notranslate">'
+            '<div class="highlight"><pre><span></span>a\nb\nc\n</pre></div></div>'
+            '<div class="output stderr highlight-myst-ansi notranslate"><pre>progress</pre></div>'
+            '<div class="output text_plain highlight-myst-ansi notranslate"><pre>[1, 2]</pre></div></div>')
+    parser = _TextOutputs()
+    parser.feed(html)
+    assert [b.strip() for b in parser.blocks] == ["a\nb\nc", "[1, 2]"]
