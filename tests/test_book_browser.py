@@ -352,3 +352,17 @@ def test_the_output_length_check_sees_text_outputs():
     parser = _TextOutputs()
     parser.feed(html)
     assert [b.strip() for b in parser.blocks] == ["a\nb\nc", "[1, 2]"]
+
+
+def test_results_page_shows_every_chapter_executed_in_this_build():
+    require_built_book()
+    page = (HTML / "book" / "results.html").read_text(encoding="utf-8")
+    chapters = [p for p in PAGES if source_of(p).suffix == ".ipynb"]
+    assert "not executed in this build" not in page, "a chapter did not execute in the build that made the page"
+    for chapter in chapters:
+        name = Path(chapter).name
+        row = re.search(rf'<a href="[^"]*{re.escape(name)}\.html">[^<]+</a></td><td rowspan="\d+">([\d.]+)', page)
+        assert row, f"the Results page has no run time for {name}"
+        assert float(row.group(1)) > 0
+    assert "Measured on:" in page and "CPU cores" in page
+    assert page.count("<code>") >= len(chapters), "the Results page lists fewer metrics than chapters"

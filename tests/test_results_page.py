@@ -1,0 +1,54 @@
+"""tools/results_page.py: reading targets, checking metrics against them, reading the build's metrics file."""
+import json
+import re
+import sys
+from pathlib import Path
+
+import nbformat
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "tools"))
+import results_page  # noqa: E402
+
+
+@pytest.mark.parametrize("target, value, expected", [
+    (">= 0.99", 0.995, True), (">= 0.99", 0.98, False), ("<= 1e-5", 3e-6, True), ("== 138357544", 138357544, True),
+    ("< 0.6", 0.6, False), ("between 0.98 1.02", 1.01, True), ("between 0.98 1.02", 0.97, False),
+    (">= 0.8 * w2v.gensim_analogy_acc", 0.03, True), (">= 0.8 * w2v.gensim_analogy_acc", 0.02, False),
+    ("> adv.robust_acc_plain + 0.2", 0.55, True), ("> adv.robust_acc_plain + 0.2", 0.45, False),
+    ("< viz.deletion_auc_random", 0.1, True), ("<= 0.7 * missing.key", 0.1, None),
+])
+def test_check_target(target, value, expected):
+    metrics = {"w2v.gensim_analogy_acc": 0.035, "adv.robust_acc_plain": 0.3, "viz.deletion_auc_random": 0.4}
+    assert results_page.check_target(target, value, metrics) is expected
+
+
+@pytest.mark.parametrize("bad", ["0.9", "=> 0.9", ">= ", "between 1", "about 0.9", ">= 0.9 * "])
+def test_malformed_targets_are_refused(bad):
+    with pytest.raises(ValueError, match="cannot read the target"):
+        results_page.check_target(bad, 1.0, {})
+
+
+def test_targets_file_names_real_chapters_and_metrics_they_record():
+    targets = results_page.load_targets()
+    chapters = {p.stem: p for p in (ROOT / "book").glob("[0-9][0-9]_*.ipynb")}
+    assert set(targets["budgets"]) == set(chapters), "every chapter has a time budget, and only chapters do"
+    for chapter, keys in targets["metrics"].items():
+        assert chapter in chapters, f"targets.yml lists metrics of {chapter}, which is not in book/"
+        source = "\n".join(c.source for c in nbformat.read(chapters[chapter], as_version=4).cells
+                           if c.cell_type == "code")
+        recorded = re.findall(r"""record\(\s*f?["']([\w.]+)""", source)  # f"ae.conv_mse.{k}" gives "ae.conv_mse."
+        for key in keys:
+            assert key in recorded or any(r.endswith(".") and key.startswith(r) for r in recorded), \
+                f"targets.yml holds {key} for {chapter}, but that chapter never records it"
+
+
+def test_metrics_file_is_read_per_chapter(tmp_path):
+    path = tmp_path / "metrics.jsonl"
+    lines = [{"notebook": "03_cnn_arithmetic", "key": "cnn.a", "value": 1.0},
+             {"notebook": "03_cnn_arithmetic.ipynb", "key": "cnn.a", "value": 2.0},
+             {"notebook": "04_rnn_lstm", "key": "rnn.b", "value": 3.0}]
+    path.write_text("".join(json.dumps(x) + "\n" for x in lines))
+    assert results_page.read_metrics(path) == {"03_cnn_arithmetic": {"cnn.a": 2.0}, "04_rnn_lstm": {"rnn.b": 3.0}}
+    assert results_page.read_metrics(tmp_path / "absent.jsonl") == {}

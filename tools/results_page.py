@@ -1,0 +1,180 @@
+"""The book's Results page: every chapter's run time in this build and its metrics against their targets.
+
+A small Sphinx extension (`_config.yml`: `sphinx: local_extensions`). While the book builds:
+- before each chapter executes (`source-read`), the chapter's name goes into DLEXT_NOTEBOOK and a metrics
+  file into DLEXT_METRICS, so every `dlext.metrics.record(key, value)` in its kernel lands in
+  `_build/results/metrics.jsonl` labelled with the chapter;
+- the page `book/results.md` holds a ``{results-table}`` directive; once every chapter has been read
+  (executed), at `doctree-resolved`, the directive becomes a table of each chapter's execution time (from
+  myst-nb's execution record), its budget, and its metrics against `benchmarks/targets.yml`.
+Nothing is typed in: a chapter that did not execute in this build shows as such. A metric that misses its
+target is a Sphinx warning, so `make book` (-W) fails on it.
+"""
+from __future__ import annotations
+
+import datetime
+import html
+import json
+import operator
+import os
+import platform
+import re
+from pathlib import Path
+
+import yaml
+from docutils import nodes
+from sphinx.util import logging
+from sphinx.util.docutils import SphinxDirective
+
+ROOT = Path(__file__).resolve().parents[1]
+TARGETS = ROOT / "benchmarks" / "targets.yml"
+logger = logging.getLogger(__name__)
+
+_OPS = {"<": operator.lt, "<=": operator.le, "==": operator.eq, ">=": operator.ge, ">": operator.gt}
+_NUMBER = r"[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?"
+_KEY = r"[a-z_][\w.]*[\w]"
+_TARGET = re.compile(rf"^(<=|>=|==|<|>)\s*(?:(?P<num>{_NUMBER})|(?P<factor>{_NUMBER})\s*\*\s*(?P<fkey>{_KEY})"
+                     rf"|(?P<akey>{_KEY})\s*(?P<sign>[-+])\s*(?P<offset>{_NUMBER})|(?P<key>{_KEY}))$")
+_BETWEEN = re.compile(rf"^between\s+({_NUMBER})\s+({_NUMBER})$")
+
+
+def check_target(target: str, value: float, metrics: dict[str, float]) -> bool | None:
+    """Whether ``value`` meets ``target`` (see targets.yml); None when it names a metric not recorded."""
+    target = target.strip()
+    m = _BETWEEN.match(target)
+    if m:
+        low, high = float(m.group(1)), float(m.group(2))
+        return low <= value <= high
+    m = _TARGET.match(target)
+    if not m:
+        raise ValueError(f"cannot read the target {target!r}: expected e.g. '>= 0.9', '<= 0.7 * ae.pca_mse.32', "
+                         f"'> adv.robust_acc_plain + 0.2' or 'between 0.98 1.02'")
+    op = _OPS[m.group(1)]
+    if m.group("num") is not None:
+        bound = float(m.group("num"))
+    else:
+        key = m.group("fkey") or m.group("akey") or m.group("key")
+        if key not in metrics:
+            return None
+        bound = metrics[key]
+        if m.group("factor") is not None:
+            bound *= float(m.group("factor"))
+        if m.group("offset") is not None:
+            bound += float(m.group("offset")) * (1 if m.group("sign") == "+" else -1)
+    return bool(op(value, bound))
+
+
+def load_targets(path: Path = TARGETS) -> dict:
+    """{"budgets": {chapter: seconds}, "metrics": {chapter: {key: target}}}; a malformed target raises here."""
+    data = yaml.safe_load(path.read_text()) or {}
+    budgets, metrics = data.get("budgets") or {}, data.get("metrics") or {}
+    for chapter, targets in metrics.items():
+        for key, target in (targets or {}).items():
+            check_target(str(target), 0.0, {})
+    return {"budgets": budgets, "metrics": {ch: {k: str(v) for k, v in (t or {}).items()} for ch, t in metrics.items()}}
+
+
+def read_metrics(path: Path) -> dict[str, dict[str, float]]:
+    """{chapter: {key: value}} from the JSON-lines file the kernels appended to (last value of a key wins)."""
+    out: dict[str, dict[str, float]] = {}
+    if path.exists():
+        for line in path.read_text().splitlines():
+            entry = json.loads(line)
+            chapter = Path(entry.get("notebook") or "unknown").stem
+            out.setdefault(chapter, {})[entry["key"]] = entry["value"]
+    return out
+
+
+class results_placeholder(nodes.General, nodes.Element):
+    pass
+
+
+class ResultsTable(SphinxDirective):
+    def run(self):
+        return [results_placeholder()]
+
+
+def _metrics_file(app) -> Path:
+    return Path(app.outdir).parent / "results" / "metrics.jsonl"
+
+
+def _start(app) -> None:
+    """builder-inited (main process, before any chapter runs): a fresh metrics file for this build."""
+    path = _metrics_file(app)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("")
+    os.environ["DLEXT_METRICS"] = str(path)
+
+
+def _label_chapter(app, docname, source) -> None:
+    """source-read: kernels started from now on (this chapter's) record under its name."""
+    os.environ["DLEXT_NOTEBOOK"] = Path(docname).name
+
+
+def _fmt(value: float) -> str:
+    return f"{value:,.0f}" if abs(value) >= 1000 and float(value).is_integer() else f"{value:.4g}"
+
+
+def _machine() -> str:
+    try:
+        import torch
+        device = f"GPU ({torch.cuda.get_device_name(0)})" if torch.cuda.is_available() else "CPU only"
+        torch_version = torch.__version__
+    except ImportError:  # the page still builds; it says what it could not find out
+        device, torch_version = "unknown (torch not importable in the build process)", "?"
+    threads = os.environ.get("OMP_NUM_THREADS", "not set")
+    return (f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPU cores, {device}; "
+            f"OMP_NUM_THREADS={threads}; Python {platform.python_version()}, torch {torch_version}; "
+            f"built {datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M} UTC")
+
+
+def _table(app, env, page: str) -> str:
+    from myst_nb.sphinx_ import NbMetadataCollector
+
+    targets = load_targets()
+    recorded = read_metrics(_metrics_file(app))
+    chapters = [d for d in env.found_docs if re.match(r"\d\d_", Path(d).name) and d in env.all_docs]
+    rows = ['<table class="table results-table"><thead><tr><th>chapter</th><th>run time (s)</th><th>budget (s)</th>'
+            '<th>metric</th><th>value</th><th>target</th><th></th></tr></thead><tbody>']
+    for docname in sorted(chapters, key=lambda d: Path(d).name):
+        name = Path(docname).name
+        exec_data = NbMetadataCollector.get_exec_data(env, docname) or {}
+        runtime = exec_data.get("runtime")
+        budget = targets["budgets"].get(name)
+        metrics = recorded.get(name, {})
+        title = env.titles[docname].astext() if docname in env.titles else name
+        link = app.builder.get_relative_uri(page, docname)
+        time_cell = "not executed in this build" if runtime is None else f"{runtime:.1f}"
+        over = runtime is not None and budget is not None and runtime > budget
+        items = sorted(metrics.items()) or [(None, None)]
+        for i, (key, value) in enumerate(items):
+            head = (f'<td rowspan="{len(items)}"><a href="{html.escape(link)}">{html.escape(title)}</a></td>'
+                    f'<td rowspan="{len(items)}">{time_cell}{" (over budget)" if over else ""}</td>'
+                    f'<td rowspan="{len(items)}">{budget if budget is not None else "—"}</td>') if i == 0 else ""
+            if key is None:
+                rows.append(f"<tr>{head}<td colspan=4>no metrics recorded</td></tr>")
+                continue
+            target = targets["metrics"].get(name, {}).get(key)
+            verdict = None if target is None else check_target(target, value, metrics)
+            mark = {True: "✓", False: "✗ missed", None: ""}[verdict]
+            if verdict is False:
+                logger.warning(f"Results page: {name} recorded {key} = {value}, which misses its target {target} "
+                               f"(benchmarks/targets.yml)")
+            rows.append(f"<tr>{head}<td><code>{html.escape(key)}</code></td><td>{_fmt(value)}</td>"
+                        f"<td>{html.escape(target or '')}</td><td>{mark}</td></tr>")
+    rows.append("</tbody></table>")
+    return f'<p class="results-machine">Measured on: {html.escape(_machine())}.</p>\n' + "\n".join(rows)
+
+
+def _resolve(app, doctree, docname) -> None:
+    for node in doctree.findall(results_placeholder):
+        node.replace_self(nodes.raw("", _table(app, app.env, docname), format="html"))
+
+
+def setup(app):
+    app.add_node(results_placeholder)
+    app.add_directive("results-table", ResultsTable)
+    app.connect("builder-inited", _start)
+    app.connect("source-read", _label_chapter)
+    app.connect("doctree-resolved", _resolve)
+    return {"parallel_read_safe": True, "parallel_write_safe": True}
