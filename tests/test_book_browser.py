@@ -366,3 +366,98 @@ def test_results_page_shows_every_chapter_executed_in_this_build():
         assert float(row.group(1)) > 0
     assert "Measured on:" in page and "CPU cores" in page
     assert page.count("<code>") >= len(chapters), "the Results page lists fewer metrics than chapters"
+
+
+MAX_DEMO_BYTES_PER_PAGE = 2_000_000  # frames of a page's kernel-free demos (issue 17)
+DEMO_RE = re.compile(r'<div class="dlext-demo" id="([^"]+)" data-frames="(\d+)">')
+
+
+def _demo_pages() -> dict[str, list[str]]:
+    pages = {}
+    for page in PAGES:
+        path = HTML / f"{page}.html"
+        if path.is_file():
+            ids = [m.group(1) for m in DEMO_RE.finditer(path.read_text(encoding="utf-8"))]
+            if ids:
+                pages[page] = ids
+    return pages
+
+
+def test_demos_stay_within_the_page_weight_budget():
+    require_built_book()
+    pages = _demo_pages()
+    assert pages, "no page of the built book has a kernel-free demo (dlext.interactive.explore)"
+    weights = {}
+    for page in pages:
+        text = (HTML / f"{page}.html").read_text(encoding="utf-8")
+        weights[page] = sum(len(m) for m in re.findall(r'"data:image/png;base64,[A-Za-z0-9+/=]+"', text))
+    print("demo frame bytes per page:", weights)
+    heavy = {p: w for p, w in weights.items() if w > MAX_DEMO_BYTES_PER_PAGE}
+    assert not heavy, f"pages over the {MAX_DEMO_BYTES_PER_PAGE:,}-byte demo budget: {heavy}"
+
+
+MOVE_SLIDER_JS = r"""
+const root = document.getElementById(arguments[0]);
+const img = root.querySelector('img'), input = root.querySelector('input[type=range]');
+const before = img.src, label = input.nextElementSibling.textContent;
+input.value = Number(input.value) === Number(input.max) ? 0 : Number(input.value) + 1;
+input.dispatchEvent(new Event('input', {bubbles: true}));
+return {changed: img.src !== before, labelChanged: input.nextElementSibling.textContent !== label};
+"""
+
+
+def test_demo_sliders_change_the_image_without_a_kernel(server, browser):
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    for page, ids in _demo_pages().items():
+        browser.get_log("browser")
+        browser.get(f"{server}/{page}.html")
+        for uid in ids:
+            element = browser.find_element("id", uid)
+            browser.execute_script("arguments[0].scrollIntoView({block: 'center'});", element)
+            result = browser.execute_script(MOVE_SLIDER_JS, uid)
+            assert result == {"changed": True, "labelChanged": True}, f"{page}: moving a slider of {uid} did nothing"
+            element.screenshot(str(SCREENSHOTS / f"demo__{page.replace('/', '__')}__{uid}.png"))
+        severe = [e["message"] for e in browser.get_log("browser") if e["level"] == "SEVERE"
+                  and "favicon.ico" not in e["message"]]
+        assert not severe, f"{page}: console errors after moving sliders: {severe}"
+
+
+def test_demo_works_when_the_page_is_opened_from_disk(browser):
+    page, ids = next(iter(_demo_pages().items()))
+    browser.get((HTML / f"{page}.html").as_uri())
+    assert browser.execute_script(MOVE_SLIDER_JS, ids[0])["changed"], f"file:// {page}: the slider did nothing"
+
+
+ANSWER_JS = r"""
+const quiz = document.querySelector('.MultipleChoiceQn').closest('.Quiz');
+const wrong = quiz.querySelector('label[data-correct="false"]'), right = quiz.querySelector('label[data-correct="true"]');
+const fb = quiz.querySelector('.Feedback');
+wrong.click();
+const afterWrong = {text: fb.textContent, expected: wrong.dataset.feedback, wrongClass: wrong.className};
+right.click();
+return {afterWrong: afterWrong, afterRight: {text: fb.textContent, expected: right.dataset.feedback,
+        rightClass: right.className}};
+"""
+
+
+def test_quiz_explains_a_wrong_answer_and_marks_the_right_one(server, browser):
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    quiz_pages = [p for p in PAGES if source_of(p).suffix == ".ipynb" and "interactive.quiz(" in source_of(p).read_text()]
+    assert quiz_pages, "no chapter shows a quiz (dlext.interactive.quiz)"
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    for page in quiz_pages:
+        browser.get(f"{server}/{page}.html")
+        WebDriverWait(browser, LOAD_TIMEOUT).until(lambda d: d.execute_script(
+            "return document.querySelector('.MultipleChoiceQn') !== null"))
+        element = browser.find_element("css selector", ".MultipleChoiceQn")
+        browser.execute_script("arguments[0].scrollIntoView({block: 'center'});", element)
+        result = browser.execute_script(ANSWER_JS)
+        wrong, right = result["afterWrong"], result["afterRight"]
+        assert wrong["expected"] and wrong["expected"][:40] in wrong["text"], f"{page}: no explanation: {wrong}"
+        assert "incorrect" in wrong["wrongClass"].lower(), f"{page}: the wrong answer is not marked: {wrong}"
+        assert right["expected"][:40] in right["text"] and "correct" in right["rightClass"].lower(), \
+            f"{page}: the right answer is not marked correct: {right}"
+        element.find_element("xpath", "./ancestor::div[contains(@class, 'Quiz')]").screenshot(
+            str(SCREENSHOTS / f"quiz__{page.replace('/', '__')}.png"))
+

@@ -104,6 +104,8 @@ def _start(app) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text("")
     os.environ["DLEXT_METRICS"] = str(path)
+    # dlext.interactive.explore writes kernel-free demos (frames + HTML sliders) instead of live widgets
+    os.environ["DLEXT_STATIC_DEMOS"] = "1"
 
 
 def _label_chapter(app, docname, source) -> None:
