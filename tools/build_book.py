@@ -26,7 +26,20 @@ def main(argv: list[str] | None = None) -> None:
         parser.error(f"--jobs must be a positive number, got {args.jobs}")
     # The CLI imports build_sphinx from this module when it runs, so it gets the version with `jobs` set.
     jupyter_book.sphinx.build_sphinx = functools.partial(jupyter_book.sphinx.build_sphinx, jobs=args.jobs)
-    jupyter_book_main(["build", *rest], prog_name="jupyter-book")
+    try:
+        jupyter_book_main(["build", *rest], prog_name="jupyter-book", standalone_mode=False)
+    except Exception as err:
+        # A chapter that fails in a parallel worker reaches Jupyter Book as SphinxParallelError, whose
+        # message names only the notebook; the worker's traceback (the failing cell and its error) rides
+        # along in `.traceback`. Print it, or nobody could tell which cell failed and why.
+        cause = err
+        while cause is not None:
+            if getattr(cause, "traceback", None):
+                print(f"\nThe chapter's error, from the Sphinx worker that executed it:\n{cause.traceback}",
+                      file=sys.stderr)
+                break
+            cause = cause.__cause__ or cause.__context__
+        raise SystemExit(1) from err
 
 
 if __name__ == "__main__":
