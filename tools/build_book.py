@@ -7,6 +7,11 @@ command line never sets it, so the book's chapters would execute one after the o
 unchanged `jupyter-book build` command with `jobs` set: Sphinx splits the pages among N worker processes,
 each executing its notebooks in fresh kernels. With one thread per kernel (OMP_NUM_THREADS=1), N = the
 number of cores (default) keeps every core busy and roughly halves the build on 2 cores.
+
+Sphinx hands each worker a fixed batch of pages in alphabetical order (8 of 17 here), so the workers
+would finish far apart: one batch would hold the light chapters, the other the heavy ones. Batches of one
+page let a worker that is done take the next page, which balances the two cores (a page is one fork of
+the Sphinx process; that costs far less than a chapter's execution).
 """
 import argparse
 import functools
@@ -14,6 +19,7 @@ import os
 import sys
 
 import jupyter_book.sphinx
+import sphinx.builders
 from jupyter_book.cli.main import main as jupyter_book_main
 
 
@@ -24,6 +30,7 @@ def main(argv: list[str] | None = None) -> None:
     args, rest = parser.parse_known_args(argv)
     if args.jobs < 1:
         parser.error(f"--jobs must be a positive number, got {args.jobs}")
+    sphinx.builders.make_chunks = lambda arguments, nproc, maxbatch=None: [[a] for a in arguments]
     # The CLI imports build_sphinx from this module when it runs, so it gets the version with `jobs` set.
     jupyter_book.sphinx.build_sphinx = functools.partial(jupyter_book.sphinx.build_sphinx, jobs=args.jobs)
     try:
