@@ -1,0 +1,34 @@
+"""dlext.book.glue: values reach myst-nb when it is there, and nothing breaks where it is not (Colab)."""
+import builtins
+import sys
+
+import pytest
+
+from dlext import book
+
+
+def test_glue_stores_the_value_through_myst_nb(monkeypatch):
+    calls = []
+    import myst_nb
+    monkeypatch.setattr(myst_nb, "glue", lambda name, value, display=True: calls.append((name, value, display)))
+    assert book.glue("test_acc", 0.987) == 0.987
+    assert calls == [("test_acc", 0.987, False)]
+
+
+def test_glue_without_myst_nb_returns_the_value(monkeypatch):
+    real_import = builtins.__import__
+
+    def no_myst(name, *args, **kwargs):
+        if name.startswith("myst_nb"):
+            raise ImportError("No module named 'myst_nb'")
+        return real_import(name, *args, **kwargs)
+
+    monkeypatch.delitem(sys.modules, "myst_nb", raising=False)
+    monkeypatch.setattr(builtins, "__import__", no_myst)
+    assert book.glue("value", 3) == 3
+
+
+@pytest.mark.parametrize("bad", ["", "two words", "1st", None, 3])
+def test_glue_names_must_be_identifiers(bad):
+    with pytest.raises(ValueError, match="glue name"):
+        book.glue(bad, 1.0)
