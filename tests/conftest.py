@@ -53,3 +53,53 @@ def _guard_getaddrinfo(real):
             return real(host, *args, **kwargs)
         raise NetworkBlocked(f"test tried to resolve {host}")
     return guarded
+
+
+# --- Chapter run times under nbval, against their budgets (benchmarks/targets.yml) -----------------------
+# The book promises "about two minutes" per chapter on a 2-core laptop; every `make test` measures it.
+# Timing is noisy on a shared machine, so a chapter fails the run only past twice its budget; anything over
+# the budget itself is reported in the summary.
+BUDGET_FAIL_FACTOR = 2.0
+_chapter_seconds: dict[str, float] = {}
+
+
+def pytest_runtest_logreport(report):
+    """Add up each chapter's cell times (on the xdist controller too: reports carry their duration)."""
+    path, sep, rest = report.nodeid.partition(".ipynb::")
+    if sep and path.startswith("book/") and rest.startswith("Cell"):
+        name = Path(path).name
+        _chapter_seconds[name] = _chapter_seconds.get(name, 0.0) + report.duration
+
+
+def _budgets() -> dict[str, float]:
+    import yaml
+    return yaml.safe_load((ROOT / "benchmarks" / "targets.yml").read_text())["budgets"]
+
+
+def _over_budget() -> list[tuple[str, float, float | None, str]]:
+    budgets = _budgets()
+    rows = []
+    for name, seconds in sorted(_chapter_seconds.items()):
+        budget = budgets.get(name)
+        verdict = "" if budget is None or seconds <= budget else "over budget"
+        if budget is not None and seconds > BUDGET_FAIL_FACTOR * budget:
+            verdict = f"more than {BUDGET_FAIL_FACTOR:g}x the budget: fails the run"
+        rows.append((name, seconds, budget, verdict))
+    return rows
+
+
+def pytest_sessionfinish(session, exitstatus):
+    if not _chapter_seconds or hasattr(session.config, "workerinput"):
+        return
+    session.config._dlext_chapter_rows = rows = _over_budget()
+    if exitstatus == 0 and any(v.startswith("more than") for *_, v in rows):
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus, config):
+    rows = getattr(config, "_dlext_chapter_rows", None)
+    if not rows:
+        return
+    terminalreporter.section("chapter run times under nbval (seconds; budgets in benchmarks/targets.yml)")
+    for name, seconds, budget, verdict in rows:
+        terminalreporter.write_line(f"{name:28s} {seconds:7.1f} s  budget {budget if budget else '-':>4}  {verdict}")
