@@ -15,10 +15,12 @@ import csv
 import json
 import os
 import shutil
+import select
 import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -127,44 +129,94 @@ def copy_package(root: Path) -> Path:
     return target / "homework" / "_child.py"
 
 
-def run_submission(steps: list[dict], folder: Path, child: Path, timeout: float, total_timeout: float,
-                   tests: Path | None, memory: int) -> tuple[list[dict], str]:
-    """Grade one submission's plan in a judge process (``_judge.py``); return its records and printed output."""
+class Judge:
+    """A judge process (``_judge.py``) that grades the submissions one thread hands it, one at a time."""
+
+    def __init__(self, errors: Path):
+        self.proc, self.errors = None, errors
+
+    def _start(self) -> None:
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("DLEXT_METRICS", "PYTEST", "JPY"))}
+        package = str(Path(__file__).resolve().parents[2])  # the folder holding this dlext, for the judge only
+        env["PYTHONPATH"] = os.pathsep.join(filter(None, [package, env.get("PYTHONPATH")]))
+        env.update(MPLBACKEND="Agg", PYTHONDONTWRITEBYTECODE="1")
+        with open(self.errors, "ab") as errors:
+            self.proc = subprocess.Popen([sys.executable, "-m", "dlext.homework._judge"], cwd=self.errors.parent,
+                                         env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=errors,
+                                         start_new_session=True)
+        self.buffer = b""
+
+    def close(self) -> None:
+        """End the judge process (it finishes the job it is on, if any, within 30 s)."""
+        if self.proc is None:
+            return
+        try:
+            self.proc.stdin.close()
+            self.proc.wait(timeout=30)
+        except (OSError, subprocess.TimeoutExpired):
+            self.kill()
+
+    def kill(self) -> None:
+        try:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
+        self.proc.wait()
+        self.proc = None
+
+    def run(self, job: dict, seconds: float) -> list[dict]:
+        """Grade one job; the records, ending with ``done`` or, when the judge ended early, ``stopped``."""
+        if self.proc is None or self.proc.poll() is not None:
+            self._start()
+        records, deadline = [], time.monotonic() + seconds
+        try:
+            self.proc.stdin.write(json.dumps(job).encode() + b"\n")
+            self.proc.stdin.flush()
+        except OSError:
+            self.kill()
+            return [{"type": "stopped", "message": "the grading process could not be started"}]
+        fd = self.proc.stdout.fileno()
+        while True:
+            while b"\n" in self.buffer:
+                line, self.buffer = self.buffer.split(b"\n", 1)
+                try:
+                    record = json.loads(line)
+                except ValueError:
+                    continue
+                if isinstance(record, dict) and isinstance(record.get("type"), str):
+                    records.append(record)
+                    if record["type"] == "done":
+                        return records
+            left = deadline - time.monotonic()
+            ready = select.select([fd], [], [], min(max(left, 0), 1.0))[0] if left > 0 else []
+            chunk = os.read(fd, 1 << 16) if ready else b""
+            if ready and chunk:
+                self.buffer += chunk
+                continue
+            if ready or left <= 0:  # the judge ended, or it ran past the backstop
+                code = self.proc.poll()
+                self.kill()
+                why = "it ran past the overall time limit" if left <= 0 else f"exit code {code}"
+                records.append({"type": "stopped", "message": f"grading stopped early ({why})"})
+                return records
+
+
+def run_submission(judge: Judge, steps: list[dict], folder: Path, child: Path, timeout: float,
+                   total_timeout: float, tests: Path | None, memory: int) -> tuple[list[dict], str]:
+    """Grade one submission's plan with ``judge``; return its records and printed output."""
     sandbox = folder / "work"
     sandbox.mkdir(parents=True)
     job = {"steps": steps, "sandbox": str(sandbox), "log": str(folder / "output.txt"), "child": str(child),
            "timeout": timeout, "total_timeout": total_timeout, "output_limit": OUTPUT_LIMIT,
            "file_bytes": FILE_LIMIT, "memory_bytes": memory, "tests": str(Path(tests).resolve()) if tests else None,
            "threads": os.environ.get("OMP_NUM_THREADS", "1"), "data_dir": str(data.data_dir())}
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("DLEXT_METRICS", "PYTEST", "JPY"))}
-    package = str(Path(__file__).resolve().parents[2])  # the folder holding this dlext, for the judge only
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, [package, env.get("PYTHONPATH")]))
-    env.update(MPLBACKEND="Agg", PYTHONDONTWRITEBYTECODE="1")
-    proc = subprocess.Popen([sys.executable, "-m", "dlext.homework._judge"], cwd=folder, env=env,
-                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            start_new_session=True)
-    try:
-        out, err = proc.communicate(json.dumps(job).encode(), timeout=total_timeout + 60)
-    except subprocess.TimeoutExpired:
-        os.killpg(proc.pid, signal.SIGKILL)
-        out, err = proc.communicate()
-    records = []
-    for line in out.decode("utf-8", errors="replace").splitlines():
-        try:
-            record = json.loads(line)
-        except ValueError:
-            continue
-        if isinstance(record, dict) and isinstance(record.get("type"), str):
-            records.append(record)
+    records = judge.run(job, 2 * total_timeout + 60)  # the judge's own limits come first: a backstop
     for record in records:  # the submission's process may outlive a judge that was killed: end it
         if record["type"] == "child" and isinstance(record.get("pid"), int):
             try:
                 os.killpg(record["pid"], signal.SIGKILL)
             except (ProcessLookupError, PermissionError):
                 pass
-    if not any(r["type"] == "done" for r in records):
-        why = err.decode("utf-8", errors="replace").strip().splitlines()[-1:] or [f"exit code {proc.returncode}"]
-        records.append({"type": "stopped", "message": f"grading stopped early ({why[0][:300]})"})
     return records, _read(folder / "output.txt")[:OUTPUT_LIMIT]
 
 
@@ -249,7 +301,11 @@ def grade(submissions: list[Path], out_dir: Path, tests: Path | None = None, tim
         if not problem:
             limit = total_timeout or 60 + timeout * (len(steps) + 1)
             folder = Path(tempfile.mkdtemp(dir=root))  # a random name: no student's name in the path
-            records, output = run_submission(steps, folder, child, timeout, limit, tests, memory_mb * 2**20)
+            if not hasattr(local, "judge"):
+                local.judge = Judge(root / f"judge-{len(judges)}.err")
+                judges.append(local.judge)
+            records, output = run_submission(local.judge, steps, folder, child, timeout, limit, tests,
+                                             memory_mb * 2**20)
         results = score(student, known, records, problem)
         results["execution_time"] = round(time.monotonic() - start, 1)
         results["extra_data"] = {"printed_output": output[:4000]}
@@ -259,12 +315,15 @@ def grade(submissions: list[Path], out_dir: Path, tests: Path | None = None, tim
                                                                 encoding="utf-8")
         return results
 
+    local, judges = threading.local(), []
     dumpable = _sandbox.set_dumpable(False)  # submissions cannot reach this process through /proc
     try:
         child = copy_package(package)
         with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
             results = dict(zip(students, pool.map(one, students)))
     finally:
+        for judge in judges:
+            judge.close()
         if dumpable:
             _sandbox.set_dumpable(True)
         shutil.rmtree(root, ignore_errors=True)
