@@ -232,12 +232,11 @@ def serve(read_fd: int, write_fd: int) -> None:
     """Read the set-up frame, limit this process, then answer requests until the channel closes."""
     config, _ = _wire.read_frame(read_fd)
     signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # a file at its size limit: the write fails, we live
-    _sandbox.limit_resources(config["cpu_seconds"], config["memory_bytes"], config["file_bytes"])
+    problems = _sandbox.limit_resources(config["cpu_seconds"], config["memory_bytes"], config["file_bytes"])
     sys.dont_write_bytecode = True
     sys.stdout = sys.stderr = CappedOutput(os.fdopen(1, "w", encoding="utf-8", errors="replace", closefd=False),
                                            config["output_limit"])
     session = Session(config["timeout"])
-    problems = []
     if os.geteuid() == 0 and not _sandbox.drop_capabilities():
         problems.append("could not drop capabilities")
     why = _sandbox.install_filter()

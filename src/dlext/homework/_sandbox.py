@@ -167,10 +167,17 @@ def install_filter() -> str:
     return ""
 
 
-def limit_resources(cpu_seconds: float, memory_bytes: int, file_bytes: int) -> None:
-    """CPU time (then SIGKILL), address space, file size and core-dump limits for this process."""
+def limit_resources(cpu_seconds: float, memory_bytes: int, file_bytes: int) -> list[str]:
+    """CPU time (then SIGKILL), address space, file size and core-dump limits for this process;
+    returns the limits the system refused."""
     cpu = max(1, int(cpu_seconds))
-    resource.setrlimit(resource.RLIMIT_CPU, (cpu, cpu + 5))  # SIGXCPU at the soft limit, SIGKILL 5 s later
-    resource.setrlimit(resource.RLIMIT_AS, (memory_bytes, memory_bytes))
-    resource.setrlimit(resource.RLIMIT_FSIZE, (file_bytes, file_bytes))
-    resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+    missing = []
+    for name, limit, value in [("CPU time", resource.RLIMIT_CPU, (cpu, cpu + 5)),  # SIGXCPU, then SIGKILL
+                               ("memory", resource.RLIMIT_AS, (memory_bytes, memory_bytes)),
+                               ("file size", resource.RLIMIT_FSIZE, (file_bytes, file_bytes)),
+                               ("core dumps", resource.RLIMIT_CORE, (0, 0))]:
+        try:
+            resource.setrlimit(limit, value)
+        except (ValueError, OSError) as err:
+            missing.append(f"no {name} limit ({err})")
+    return missing
