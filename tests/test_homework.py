@@ -223,7 +223,7 @@ def test_attacks_change_nothing_for_anyone_else(graded):
 def test_instructor_tests_are_summarized_for_students(graded):
     hidden = [line.split("(")[0][4:] for line in (FIXTURES / "instructor_tests" / "test_hidden.py").read_text()
               .splitlines() if line.startswith("def test_")]
-    assert len(hidden) == 3
+    assert len(hidden) == 4
     for student in graded["expected"]:
         text = (graded["out"] / f"{student}.json").read_text()
         assert not any(name in text for name in hidden), student  # names and messages stay with the instructor
@@ -231,9 +231,10 @@ def test_instructor_tests_are_summarized_for_students(graded):
     failed = [t for t in report["instructor_tests"] if not t["passed"]]
     assert [t["name"] for t in failed] == ["test_accuracy_leaves_the_logits_unchanged"]
     assert "changed the logits" in failed[0]["message"]
-    assert "1 of 2 instructor tests" in _results(graded, "inplace")["tests"][1]["output"]
+    assert "1 of 3 instructor tests" in _results(graded, "inplace")["tests"][1]["output"]
     memorized = _results(graded, "memorizing", "instructor")["instructor_tests"]
-    assert [t["name"] for t in memorized if not t["passed"]] == ["test_accuracy_of_a_single_example"]
+    assert [t["name"] for t in memorized if not t["passed"]] == ["test_accuracy_of_a_single_example",
+                                                                 "test_accuracy_on_the_logits_of_a_model"]
 
 
 def test_nothing_outside_the_sandboxes_changed(graded):

@@ -171,6 +171,17 @@ def handle_request(session: Session, request: dict, buffers: list) -> tuple[dict
         value = eval(compile(request["expr"], "<answer>", "eval"), session.ns)
         node, bufs = session.encode(value)
         return {"ok": True, "value": node}, bufs
+    if op == "backward":
+        leaves, outputs = session.graphs[request["graph"]]
+        grads = dec.decode(request["grads"])
+        pairs = [(o, g) for o, g in zip(outputs, grads) if g is not None and o.requires_grad]
+        if pairs and leaves:
+            got = torch.autograd.grad([o for o, _ in pairs], leaves, [g for _, g in pairs],
+                                      allow_unused=True, retain_graph=True)
+        else:
+            got = [None] * len(leaves)
+        node, bufs = session.encode(list(got))
+        return {"ok": True, "value": node}, bufs
     target = session.objects.get(request.get("target"))
     if request.get("target") not in session.objects:
         raise ValueError("unknown handle")
@@ -214,17 +225,6 @@ def handle_request(session: Session, request: dict, buffers: list) -> tuple[dict
         node, bufs = session.encode(result)
         header["result"] = node
         return header, bufs
-    if op == "backward":
-        leaves, outputs = session.graphs[request["graph"]]
-        grads = dec.decode(request["grads"])
-        pairs = [(o, g) for o, g in zip(outputs, grads) if g is not None and o.requires_grad]
-        if pairs and leaves:
-            got = torch.autograd.grad([o for o, _ in pairs], leaves, [g for _, g in pairs],
-                                      allow_unused=True, retain_graph=True)
-        else:
-            got = [None] * len(leaves)
-        node, bufs = session.encode(list(got))
-        return {"ok": True, "value": node}, bufs
     raise ValueError(f"unknown request {op!r}")
 
 
