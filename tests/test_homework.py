@@ -132,7 +132,7 @@ EXPECTED = {  # student -> points for getting_started q1, q2, q3 (worth 1, 2, 3)
 }
 HARMFUL = {"killer", "fork_bomb"}  # graded only where the seccomp filter can stop them (x86-64 Linux)
 TIMEOUT, TOTAL_TIMEOUT = 10, 40  # s; a correct submission needs ~2 s of CPU in all: the rest is margin for a loaded CI
-MEMORY_MB = 2048  # the fixtures' address-space limit (torch alone maps about 650 MB)
+MEMORY_MB = 2048  # the fixtures' memory limit (RLIMIT_DATA), which memory_bomb runs into
 FIXTURE_CPU_SECONDS = 120  # CPU (user + sys) of the whole fixture run, every process; measured ~45 s
 SECRET = "101770"  # an instructor's environment variable that happens to be q1's answer
 

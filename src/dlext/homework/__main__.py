@@ -27,7 +27,7 @@ def main(argv: list[str] | None = None) -> int:
                      help="time limit for a whole submission (default 60 + timeout x (steps + 1))")
     gra.add_argument("--jobs", type=int, default=1, help="submissions graded at once (default 1)")
     gra.add_argument("--memory", type=int, default=4096, metavar="MB",
-                     help="address-space limit of each submission's process (default 4096 MB)")
+                     help="memory limit of each submission's process (RLIMIT_DATA; default 4096 MB)")
     args = parser.parse_args(argv)
     try:
         if args.command == "release":

@@ -139,7 +139,9 @@ class Child:
     # --- values --------------------------------------------------------------------------------
 
     def decode(self, node, buffers: list, grad: bool = False) -> Any:
-        return _wire.Decoder(buffers, lambda key, kind: Remote(self, key, kind), grad=grad).decode(node)
+        """A value from the child: data, with Remotes for its handles, tensors on the device they had there
+        (when this process has it, else the CPU)."""
+        return _wire.Decoder(buffers, lambda key, kind: Remote(self, key, kind), device=_device, grad=grad).decode(node)
 
     def encode(self, value) -> tuple[Any, list]:
         def other(obj):
@@ -203,6 +205,15 @@ class Child:
     def _encode_pair(self, args, kwargs):
         node, bufs = self.encode([list(args), dict(kwargs)])
         return (node["v"][0], node["v"][1]), bufs
+
+
+def _device(name: str) -> str:
+    import torch
+    try:
+        device = torch.device(name)
+    except RuntimeError:
+        return "cpu"
+    return name if device.type == "cuda" and torch.cuda.is_available() else "cpu"
 
 
 def _shift(node, offset: int):

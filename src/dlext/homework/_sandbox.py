@@ -168,12 +168,14 @@ def install_filter() -> str:
 
 
 def limit_resources(cpu_seconds: float, memory_bytes: int, file_bytes: int) -> list[str]:
-    """CPU time (then SIGKILL), address space, file size and core-dump limits for this process;
-    returns the limits the system refused."""
+    """CPU time (then SIGKILL), memory, file size and core-dump limits for this process; returns the
+    limits the system refused. Memory is RLIMIT_DATA (on Linux: the private writable memory the process
+    maps, which is what allocations use), not RLIMIT_AS, because CUDA reserves far more address space
+    than it uses."""
     cpu = max(1, int(cpu_seconds))
     missing = []
     for name, limit, value in [("CPU time", resource.RLIMIT_CPU, (cpu, cpu + 5)),  # SIGXCPU, then SIGKILL
-                               ("memory", resource.RLIMIT_AS, (memory_bytes, memory_bytes)),
+                               ("memory", resource.RLIMIT_DATA, (memory_bytes, memory_bytes)),
                                ("file size", resource.RLIMIT_FSIZE, (file_bytes, file_bytes)),
                                ("core dumps", resource.RLIMIT_CORE, (0, 0))]:
         try:

@@ -11,11 +11,12 @@ import json
 import math
 import os
 import struct
+import sys
 from typing import Any, Callable
 
 import numpy as np
 
-MAX_FRAME = 1 << 31  # bytes: a frame announcing more is refused (a broken or hostile sender)
+MAX_FRAME = 1 << 29  # bytes (512 MiB): a frame announcing more is refused (a broken or hostile sender)
 MAX_DEPTH = 64  # nesting of lists/dicts in one value
 NUMPY_DTYPES = {"bool", "int8", "int16", "int32", "int64", "uint8", "uint16", "uint32", "uint64",
                 "float16", "float32", "float64", "complex64", "complex128"}
@@ -70,6 +71,7 @@ class Encoder:
                 "buf": self._buffer(np.ascontiguousarray(array).tobytes())}
 
     def encode(self, value: Any, depth: int = 0) -> Any:
+        """The JSON-able header node of ``value``; its arrays' bytes are appended to ``self.buffers``."""
         if depth > MAX_DEPTH:
             raise TypeError("the value is nested too deeply to send")
         kind = type(value)
@@ -102,7 +104,7 @@ class Encoder:
             return {"T": "ndarray", **self._array(value)}
         if isinstance(value, np.generic) and value.dtype.name in NUMPY_DTYPES:
             return {"T": "npscalar", **self._array(np.asarray(value))}
-        torch = _torch() if "torch" in sys_modules() else None
+        torch = sys.modules.get("torch")
         if torch is not None:
             if isinstance(value, torch.Tensor) and value.layout == torch.strided and \
                     str(value.dtype).split(".")[-1] in _torch_dtypes() and value.device.type != "meta":
@@ -129,11 +131,6 @@ class Encoder:
             data = data.view(torch.int16)
         return {"T": "tensor", "dtype": name, "requires_grad": bool(value.requires_grad),
                 "device": str(value.device), **self._array(data.numpy())}
-
-
-def sys_modules() -> dict:
-    import sys
-    return sys.modules
 
 
 class Decoder:
@@ -163,6 +160,7 @@ class Decoder:
         return np.frombuffer(data, dtype=np_dtype).reshape(shape).copy()
 
     def decode(self, node: Any, depth: int = 0) -> Any:
+        """The value a header node describes; WireError for anything outside the format."""
         if depth > MAX_DEPTH:
             raise WireError("value nested too deeply")
         if node is None or type(node) in (bool, str):
