@@ -194,7 +194,8 @@ def test_grading_stays_within_the_time_limits(graded):
     times = {s: _results(graded, s)["execution_time"] for s in graded["expected"]}
     # infinite_loop: killed when its cell ignores the alarm, then a fresh process runs the instructor tests
     assert times["infinite_loop"] <= 2 * TOTAL_TIMEOUT + 10
-    assert max(t for s, t in times.items() if s != "infinite_loop") < TOTAL_TIMEOUT
+    # the others finish within the overall limit, plus starting a judge (torch, pytest) on a loaded machine
+    assert max(t for s, t in times.items() if s != "infinite_loop") < TOTAL_TIMEOUT + 30, times
     assert graded["cpu"] < FIXTURE_CPU_SECONDS, graded["cpu"]
     assert graded["seconds"] < 2 * TOTAL_TIMEOUT + 240  # wall clock: two at a time on a shared machine
 
@@ -232,6 +233,10 @@ def test_instructor_tests_are_summarized_for_students(graded):
     assert [t["name"] for t in failed] == ["test_accuracy_leaves_the_logits_unchanged"]
     assert "changed the logits" in failed[0]["message"]
     assert "1 of 3 instructor tests" in _results(graded, "inplace")["tests"][1]["output"]
+    # infinite_loop's process was ended by its last cell: the instructor tests still ran, in a fresh process
+    # (hanging at the end cannot skip them), and q1's passed there
+    ran = {t["name"]: t["passed"] for t in _results(graded, "infinite_loop", "instructor")["instructor_tests"]}
+    assert set(ran) == set(hidden) and ran["test_parameter_count_is_an_integer"], ran
     memorized = _results(graded, "memorizing", "instructor")["instructor_tests"]
     assert [t["name"] for t in memorized if not t["passed"]] == ["test_accuracy_of_a_single_example",
                                                                  "test_accuracy_on_the_logits_of_a_model"]
