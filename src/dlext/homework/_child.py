@@ -28,7 +28,6 @@ def _clean_path() -> None:
 
 _clean_path()
 
-import contextlib  # noqa: E402
 import signal  # noqa: E402
 import traceback  # noqa: E402
 import builtins  # noqa: E402

@@ -18,7 +18,6 @@ import secrets
 import select
 import signal
 import subprocess
-import sys
 import time
 from typing import Any
 
