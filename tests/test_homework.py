@@ -1,8 +1,10 @@
 """Homework tooling: student versions (release) and the autograder (grade), on fixtures and every chapter."""
+import ast
 import csv
 import hashlib
 import json
 import os
+import re
 import subprocess
 import sys
 import tempfile
@@ -110,15 +112,34 @@ EXPECTED = {  # student -> points for getting_started q1, q2, q3 (worth 1, 2, 3)
     "correct": (1, 2, 3),
     "wrong": (0, 0, 3),          # q1 and q2 wrong, q3 right
     "crashing": (0, 0, 3),       # q1's cell divides by zero, q2's function raises, q3's cell raises SystemExit late
-    "infinite_loop": (1, 0, 0),  # q2 loops when called (the per-check alarm), q3 swallows the alarm (overall limit)
+    "infinite_loop": (1, 0, 0),  # q2 loops when called (the per-call alarm), q3's cell swallows the alarm (killed)
     "megabytes": (1, 2, 3),      # prints 20 MB, 1 MB per call and writes 40 MB to fd 1: output is capped, answers right
     "deleting": (0, 2, 3),       # q1's cell dies on a refused os.remove; q2 and q3 catch their refused attacks
     "garbage": (0, 0, 0),        # not a notebook
     "lost_metadata": (1, 2, 3),  # no tags or metadata at all: recovered from the check calls
     "deleted_check": (1, 0, 3),  # q2's check cell deleted: 0, not missing from the grades
-    "inplace": (1, 0, 3),        # passes the public q2 check but fails a hidden test
+    "inplace": (1, 0, 3),        # passes the public q2 check but fails an instructor test
+    "memorizing": (1, 0, 3),     # q2 returns the public check's answers by heart: the instructor test catches it
+    # Attacks (issue 16). The cheats answer nothing right themselves: every point they got would be forged.
+    "fake_results": (0, 0, 0),   # writes forged records and reply frames to every descriptor, then exits
+    "patched_lookup": (0, 0, 0), # replaces dlext.homework.lookup/evaluate with accept-all and pytest with a stub
+    "always_equal": (0, 0, 0),   # answers whose __eq__ is always True (an object, a float and a str subclass)
+    "argv_peek": (0, 0, 0),      # answers q1 only if argv, env, cwd or the package copy lead to the hidden tests
+    "env_secret": (0, 0, 0),     # answers q1 with an environment variable the instructor set (here or the parent's)
+    "killer": (1, 2, 3),         # tries to SIGKILL its ancestors and the other grading processes; answers right
+    "memory_bomb": (1, 0, 3),    # q2's function allocates (and writes) 256 MB blocks until the memory limit
+    "fork_bomb": (1, 2, 3),      # 200 forks through the C library, then os.fork in a loop; answers right
 }
+HARMFUL = {"killer", "fork_bomb"}  # graded only where the seccomp filter can stop them (x86-64 Linux)
 TIMEOUT, TOTAL_TIMEOUT = 10, 40  # s; a correct submission needs ~2 s of CPU in all: the rest is margin for a loaded CI
+MEMORY_MB = 2048  # the fixtures' memory limit (RLIMIT_DATA), which memory_bomb runs into
+FIXTURE_CPU_SECONDS = 120  # CPU (user + sys) of the whole fixture run, every process; measured ~45 s
+SECRET = "101770"  # an instructor's environment variable that happens to be q1's answer
+
+
+def _seccomp_supported() -> bool:
+    import platform
+    return platform.system() == "Linux" and platform.machine() == "x86_64"
 
 
 @pytest.fixture(scope="module")
@@ -129,35 +150,96 @@ def graded(tmp_path_factory, shared_data):
     (base / "victim_dir" / "empty").mkdir(parents=True)
     (base / "victim_dir" / "keep.txt").write_text("do not delete")
     (base / "tmp").mkdir()
+    submissions = [p for p in SUBMISSIONS if _seccomp_supported() or p.stem not in HARMFUL]
     # The submissions' sandboxes go under base/tmp, so base is Path.home().parents[3] for the "deleting" fixture.
     before = {"base": _snapshot(base), "fixtures": _snapshot(FIXTURES)}
     saved, tempfile.tempdir = tempfile.tempdir, str(base / "tmp")
+    os.environ["DLEXT_INSTRUCTOR_SECRET"] = SECRET
     try:
-        start = time.monotonic()
-        rows = grade([FIXTURES / "submissions"], base / "out", tests=FIXTURES / "instructor_tests", timeout=TIMEOUT,
-                     total_timeout=TOTAL_TIMEOUT, jobs=2)
-        seconds = time.monotonic() - start
+        start, cpu = time.monotonic(), _children_cpu()
+        rows = grade(submissions, base / "out", tests=FIXTURES / "instructor_tests", timeout=TIMEOUT,
+                     total_timeout=TOTAL_TIMEOUT, jobs=2, memory_mb=MEMORY_MB)
+        seconds, cpu = time.monotonic() - start, _children_cpu() - cpu
     finally:
         tempfile.tempdir = saved
-    return {"rows": rows, "out": base / "out", "base": base, "before": before, "seconds": seconds}
+        del os.environ["DLEXT_INSTRUCTOR_SECRET"]
+    print(f"fixture run: {len(submissions)} submissions, {seconds:.0f} s wall, {cpu:.0f} s CPU")
+    expected = {s: p for s, p in EXPECTED.items() if s in {p.stem for p in submissions}}
+    return {"rows": rows, "out": base / "out", "base": base, "before": before, "seconds": seconds, "cpu": cpu,
+            "expected": expected}
+
+
+def _children_cpu() -> float:
+    import resource
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def _results(graded, student: str, who: str = "") -> dict:
+    return json.loads((graded["out"] / who / f"{student}.json").read_text())
 
 
 def test_fixture_folder_gets_the_expected_points(graded):
     got = _points(graded["rows"])
-    for student, points in EXPECTED.items():
+    for student, points in graded["expected"].items():
         for n, (p, max_points) in enumerate(zip(points, (1, 2, 3)), start=1):
-            assert got[(student, f"getting_started.q{n}")] == (p, max_points), (student, n)
-    assert len(graded["rows"]) == 3 * len(EXPECTED)
+            assert got[(student, f"getting_started.q{n}")] == (p, max_points), (student, n, _results(graded, student))
+    assert len(graded["rows"]) == 3 * len(graded["expected"])
     with open(graded["out"] / "grades.csv", newline="") as f:
         written = [(r["student"], r["question"], float(r["points"]), float(r["max_points"])) for r in csv.DictReader(f)]
     assert written == [(r["student"], r["question"], r["points"], r["max_points"]) for r in graded["rows"]]
 
 
 def test_grading_stays_within_the_time_limits(graded):
-    times = {s: json.loads((graded["out"] / f"{s}.json").read_text())["execution_time"] for s in EXPECTED}
-    assert times["infinite_loop"] <= TOTAL_TIMEOUT + 5  # killed at the overall limit, its results kept
-    assert max(t for s, t in times.items() if s != "infinite_loop") < TOTAL_TIMEOUT
-    assert graded["seconds"] < 2 * TOTAL_TIMEOUT + 30  # two at a time; only one submission hangs
+    times = {s: _results(graded, s)["execution_time"] for s in graded["expected"]}
+    # infinite_loop: killed when its cell ignores the alarm, then a fresh process runs the instructor tests
+    assert times["infinite_loop"] <= 2 * TOTAL_TIMEOUT + 10
+    # the others finish within the overall limit, plus starting a judge (torch, pytest) on a loaded machine
+    assert max(t for s, t in times.items() if s != "infinite_loop") < TOTAL_TIMEOUT + 30, times
+    assert graded["cpu"] < FIXTURE_CPU_SECONDS, graded["cpu"]
+    assert graded["seconds"] < 2 * TOTAL_TIMEOUT + 240  # wall clock: two at a time on a shared machine
+
+
+def test_attacks_change_nothing_for_anyone_else(graded):
+    for student in HARMFUL & set(graded["expected"]):
+        printed = _results(graded, student, "instructor")["printed_output"]
+        if student == "killer":
+            attempts, refused = map(int, re.search(r"kill attempts: (\d+), refused: (\d+)", printed).groups())
+            assert attempts >= 6 and refused == attempts, printed  # parent and grandparent at least, all refused
+        else:
+            assert "forks that succeeded: 0" in printed and "os.fork refused" in printed, printed
+    assert "parent environment not readable" in _results(graded, "env_secret")["extra_data"]["printed_output"]
+    names = re.search(r"environment names: (\[.*?\])", _results(graded, "env_secret")["extra_data"]["printed_output"])
+    allowed = {"PATH", "HOME", "TMPDIR", "LANG", "OMP_NUM_THREADS", "MKL_NUM_THREADS", "MPLBACKEND",
+               "MPLCONFIGDIR", "PYTHONDONTWRITEBYTECODE", "DLEXT_DATA_DIR", "LC_CTYPE", "PYTHONHASHSEED"}
+    assert set(ast.literal_eval(names.group(1))) <= allowed, names.group(1)
+    peeked = _results(graded, "argv_peek", "instructor")["printed_output"]
+    assert "peeked:" in peeked and "instructor_tests" not in peeked and "master.ipynb" not in peeked
+    if _seccomp_supported():  # the sandbox was complete for every submission
+        assert all(not _results(graded, s, "instructor")["notes"] or s in ("infinite_loop",)
+                   for s in graded["expected"] if s != "garbage"), [
+            (s, _results(graded, s, "instructor")["notes"]) for s in graded["expected"]]
+
+
+def test_instructor_tests_are_summarized_for_students(graded):
+    hidden = [line.split("(")[0][4:] for line in (FIXTURES / "instructor_tests" / "test_hidden.py").read_text()
+              .splitlines() if line.startswith("def test_")]
+    assert len(hidden) == 4
+    for student in graded["expected"]:
+        text = (graded["out"] / f"{student}.json").read_text()
+        assert not any(name in text for name in hidden), student  # names and messages stay with the instructor
+    report = _results(graded, "inplace", "instructor")
+    failed = [t for t in report["instructor_tests"] if not t["passed"]]
+    assert [t["name"] for t in failed] == ["test_accuracy_leaves_the_logits_unchanged"]
+    assert "changed the logits" in failed[0]["message"]
+    assert "1 of 3 instructor tests" in _results(graded, "inplace")["tests"][1]["output"]
+    # infinite_loop's process was ended by its last cell: the instructor tests still ran, in a fresh process
+    # (hanging at the end cannot skip them), and q1's passed there
+    ran = {t["name"]: t["passed"] for t in _results(graded, "infinite_loop", "instructor")["instructor_tests"]}
+    assert set(ran) == set(hidden) and ran["test_parameter_count_is_an_integer"], ran
+    memorized = _results(graded, "memorizing", "instructor")["instructor_tests"]
+    assert [t["name"] for t in memorized if not t["passed"]] == ["test_accuracy_of_a_single_example",
+                                                                 "test_accuracy_on_the_logits_of_a_model"]
 
 
 def test_nothing_outside_the_sandboxes_changed(graded):
@@ -168,17 +250,16 @@ def test_nothing_outside_the_sandboxes_changed(graded):
 
 
 def test_results_json_has_gradescope_shape_and_plain_messages(graded):
-    results = {s: json.loads((graded["out"] / f"{s}.json").read_text()) for s in EXPECTED}
+    results = {s: _results(graded, s) for s in graded["expected"]}
     for student, data in results.items():
         assert data["score"] == sum(EXPECTED[student])
         assert [t["max_score"] for t in data["tests"]] == [1, 2, 3]
         assert all(set(t) >= {"name", "score", "max_score", "output"} and t["output"] for t in data["tests"])
         assert "the grader ran a training cell" not in json.dumps(data)  # training cells never run
     messages = {s: [t["output"] for t in d["tests"]] for s, d in results.items()}
-    assert "time limit" in messages["infinite_loop"][1] and "overall time limit" in messages["infinite_loop"][2]
+    assert "time limit" in messages["infinite_loop"][1] and "ignored the 10 s time limit" in messages["infinite_loop"][2]
     assert "not a readable Jupyter notebook" in messages["garbage"][0]
     assert "check cell deleted" in messages["deleted_check"][1]
-    assert "hidden test test_accuracy_leaves_the_logits_unchanged failed" in messages["inplace"][1]
     assert "IndexError" in messages["crashing"][1]
     assert "PermissionError" in messages["deleting"][0]
     assert "output limit reached" in results["megabytes"]["extra_data"]["printed_output"] or \
@@ -196,6 +277,35 @@ def test_grade_command_lists_a_folder_of_garbage_without_crashing(tmp_path):
     with open(tmp_path / "out" / "grades.csv", newline="") as f:
         assert [r["student"] for r in csv.DictReader(f)] == ["yann", "zoe"]
     assert "not a readable Jupyter notebook" in (tmp_path / "out" / "zoe.json").read_text()
+
+
+def test_grade_refuses_to_run_without_pytest(tmp_path):
+    code = ("import sys; sys.modules['pytest'] = None; from dlext.homework.__main__ import main; "
+            f"sys.exit(main(['grade', {str(FIXTURES / 'submissions' / 'correct.ipynb')!r}, '--out', {str(tmp_path)!r}]))")
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert run.returncode == 2 and "pip install 'dlext[grade]'" in run.stderr, run.stderr
+    assert not any(tmp_path.iterdir())
+
+
+def test_wire_builds_only_data():
+    import numpy as np
+    import pickle
+    import torch
+    from dlext.homework._wire import Decoder, Encoder, WireError
+
+    value = {"n": 3, "x": [1.5, float("nan"), ...], "t": torch.arange(6.0).reshape(2, 3), "a": np.ones(2, "int16"),
+             "s": torch.Size([2, 3]), "c": 2j, "b": b"\x00", "big": 2**70}
+    refs = []
+    enc = Encoder(lambda obj: refs.append(obj) or {"T": "handle", "id": 7, "kind": "function"})
+    node = enc.encode({**value, "f": print})
+    back = Decoder(enc.buffers, lambda key, kind: (key, kind)).decode(node)
+    assert back["f"] == (7, "function") and refs == [print]
+    assert back["n"] == 3 and back["x"][0] == 1.5 and back["x"][2] is Ellipsis and back["big"] == 2**70
+    assert torch.equal(back["t"], value["t"]) and back["a"].dtype == np.int16 and back["s"] == torch.Size([2, 3])
+    for forged in [{"T": "ndarray", "dtype": "object", "shape": [1], "buf": [0, 8]}, {"T": "pickle", "v": "x"},
+                   {"T": "tensor", "dtype": "float32", "shape": [4], "buf": [0, 8]}, ["a list without a tag"]]:
+        with pytest.raises(WireError):
+            Decoder([pickle.dumps(print)[:8]], lambda key, kind: None).decode(forged)
 
 
 def test_plan_runs_setup_exercise_and_check_cells_only():

@@ -7,7 +7,9 @@ and a check cell ``check("cnn.q1", answer)``. The question id names the topic mo
 metadata is still graded correctly from the check call alone.
 
 Checks never raise: they print one plain-words line and return a :class:`Result`, so a student
-notebook runs top to bottom even with unanswered questions.
+notebook runs top to bottom even with unanswered questions. When grading, checks run in the grader
+and receive the student's functions as stand-ins that run in the submission's process
+(``_proxy.py``); CONTRIBUTING.md says how to write checks that work both ways.
 """
 import importlib
 import math
@@ -16,7 +18,7 @@ from dataclasses import dataclass
 from typing import Any, Callable
 
 __all__ = ["CheckFailure", "Question", "Result", "check", "question", "questions",
-           "expect", "expect_close", "expect_raises"]
+           "expect", "expect_close", "expect_raises", "make"]
 
 _QID = re.compile(r"^([a-z][a-z0-9_]*)\.q(\d+)$")
 
@@ -148,3 +150,12 @@ def expect_raises(fn: Callable[[], Any], exc: type, call: str, why: str) -> None
     except Exception as err:
         raise CheckFailure(f"{call} should raise {exc.__name__} ({why}), but raised {type(err).__name__}: {err}") from None
     raise CheckFailure(f"{call} should raise {exc.__name__}: {why}")
+
+
+def make(name: str, *args: Any, **kwargs: Any) -> Any:
+    """Create ``name`` (e.g. ``"torch.nn.Linear"``) with these arguments where the student's code runs:
+    here in a notebook, in the submission's process while grading (see ``_proxy.make``)."""
+    if not isinstance(name, str) or "." not in name:
+        raise ValueError(f"name must be a dotted name such as 'torch.nn.Linear', got {name!r}")
+    from dlext.homework._proxy import make as remote_make
+    return remote_make(name, *args, **kwargs)

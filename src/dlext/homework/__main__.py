@@ -1,7 +1,7 @@
 """``python -m dlext.homework release|grade``: student versions of chapters, and grading of submissions.
 
     python -m dlext.homework release book/03_cnn.ipynb --out student/
-    python -m dlext.homework grade submissions/*.ipynb --out grades/ [--tests hidden_tests/] [--timeout 60]
+    python -m dlext.homework grade submissions/*.ipynb --out grades/ [--tests hidden_tests/] [--timeout 60] [--jobs 2]
 """
 import argparse
 import sys
@@ -26,13 +26,15 @@ def main(argv: list[str] | None = None) -> int:
     gra.add_argument("--total-timeout", type=float, metavar="SECONDS",
                      help="time limit for a whole submission (default 60 + timeout x (steps + 1))")
     gra.add_argument("--jobs", type=int, default=1, help="submissions graded at once (default 1)")
+    gra.add_argument("--memory", type=int, default=4096, metavar="MB",
+                     help="memory limit of each submission's process (RLIMIT_DATA; default 4096 MB)")
     args = parser.parse_args(argv)
     try:
         if args.command == "release":
             for path in release(args.notebooks, args.out):
                 print(f"wrote {path}")
             return 0
-        rows = grade(args.submissions, args.out, args.tests, args.timeout, args.total_timeout, args.jobs)
+        rows = grade(args.submissions, args.out, args.tests, args.timeout, args.total_timeout, args.jobs, args.memory)
     except (ReleaseError, ValueError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
@@ -40,7 +42,7 @@ def main(argv: list[str] | None = None) -> int:
     for student in students:
         mine = [r for r in rows if r["student"] == student]
         print(f"{student}: {sum(r['points'] for r in mine):g}/{sum(r['max_points'] for r in mine):g}")
-    print(f"wrote {args.out / 'grades.csv'} and {len(students)} JSON results")
+    print(f"wrote {args.out / 'grades.csv'}, {len(students)} JSON results and {args.out / 'instructor'}/")
     return 0
 
 

@@ -1,22 +1,26 @@
 """Grade a folder of submitted notebooks: ``python -m dlext.homework grade SUBMISSION... --out DIR``.
 
-Each submission runs in a fresh process (``_runner.py``) inside its own temporary folder, which is
-also its HOME, TMPDIR and MPLCONFIGDIR. Only the setup, exercise and check cells run, never the
+Each submission is graded by a judge process (``_judge.py``) that starts the submission's own process
+(``_child.py``) in a temporary folder (its HOME and TMPDIR) and computes every verdict itself from
+the data that process sends back (see ``_proxy.py``). Only the setup, exercise and check cells run, never the
 Colab cell or the chapter's training cells. Cells are found by their tags and, when a student's
 notebook lost them, from the ``check("cnn.q1", answer)`` calls themselves (read with ``ast``). The
 questions and their points come from the registry (``dlext.exercises``) for the topics that the
 submissions' check calls name, so a deleted check cell scores 0 instead of vanishing. Writes
-``DIR/grades.csv`` and ``DIR/<student>.json`` (Gradescope's ``results.json`` shape).
+``DIR/grades.csv``, ``DIR/<student>.json`` (Gradescope's ``results.json`` shape; instructor tests
+only as counts) and ``DIR/instructor/<student>.json`` (instructor test names and messages).
 """
 import ast
 import csv
 import json
 import os
 import shutil
+import select
 import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -24,7 +28,7 @@ from pathlib import Path
 import nbformat
 
 from dlext import data
-from dlext.homework import _QID, Question, questions
+from dlext.homework import _QID, Question, _sandbox, questions
 from dlext.homework.release import python_code
 
 OUTPUT_LIMIT = 64_000  # characters of a submission's printed output that are kept
@@ -105,40 +109,115 @@ def read_submission(path: Path) -> tuple[list[dict], str]:
         return [], f"{path.name} is not a readable Jupyter notebook ({type(err).__name__}: {str(err)[:200]})"
 
 
-def run_submission(steps: list[dict], folder: Path, timeout: float, total_timeout: float,
-                   tests: Path | None) -> tuple[list[dict], str]:
-    """Run one submission's plan in a fresh sandboxed process; return its result records and output."""
+def pytest_missing() -> str:
+    """Why instructor tests cannot run here ("" when pytest is importable)."""
+    try:
+        import pytest  # noqa: F401
+    except ImportError:
+        return "grading needs pytest to run instructor tests: install it with  pip install 'dlext[grade]'"
+    return ""
+
+
+def copy_package(root: Path) -> Path:
+    """A read-only copy of the installed dlext package under ``root``; returns the path of its ``_child.py``."""
+    source = Path(__file__).resolve().parents[1]
+    target = root / "dlext"
+    shutil.copytree(source, target, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+    for path in sorted(target.rglob("*"), reverse=True):
+        path.chmod(0o555 if path.is_dir() else 0o444)
+    root.chmod(0o555)
+    return target / "homework" / "_child.py"
+
+
+class Judge:
+    """A judge process (``_judge.py``) that grades the submissions one thread hands it, one at a time."""
+
+    def __init__(self, errors: Path):
+        self.proc, self.errors = None, errors
+
+    def _start(self) -> None:
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("DLEXT_METRICS", "PYTEST", "JPY"))}
+        package = str(Path(__file__).resolve().parents[2])  # the folder holding this dlext, for the judge only
+        env["PYTHONPATH"] = os.pathsep.join(filter(None, [package, env.get("PYTHONPATH")]))
+        env.update(MPLBACKEND="Agg", PYTHONDONTWRITEBYTECODE="1")
+        with open(self.errors, "ab") as errors:
+            self.proc = subprocess.Popen([sys.executable, "-m", "dlext.homework._judge"], cwd=self.errors.parent,
+                                         env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=errors,
+                                         start_new_session=True)
+        self.buffer = b""
+
+    def close(self) -> None:
+        """End the judge process (it finishes the job it is on, if any, within 30 s)."""
+        if self.proc is None:
+            return
+        try:
+            self.proc.stdin.close()
+            self.proc.wait(timeout=30)
+        except (OSError, subprocess.TimeoutExpired):
+            self.kill()
+
+    def kill(self) -> None:
+        try:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
+        self.proc.wait()
+        self.proc = None
+
+    def run(self, job: dict, seconds: float) -> list[dict]:
+        """Grade one job; the records, ending with ``done`` or, when the judge ended early, ``stopped``."""
+        if self.proc is None or self.proc.poll() is not None:
+            self._start()
+        records, deadline = [], time.monotonic() + seconds
+        try:
+            self.proc.stdin.write(json.dumps(job).encode() + b"\n")
+            self.proc.stdin.flush()
+        except OSError:
+            self.kill()
+            return [{"type": "stopped", "message": "the grading process could not be started"}]
+        fd = self.proc.stdout.fileno()
+        while True:
+            while b"\n" in self.buffer:
+                line, self.buffer = self.buffer.split(b"\n", 1)
+                try:
+                    record = json.loads(line)
+                except ValueError:
+                    continue
+                if isinstance(record, dict) and isinstance(record.get("type"), str):
+                    records.append(record)
+                    if record["type"] == "done":
+                        return records
+            left = deadline - time.monotonic()
+            ready = select.select([fd], [], [], min(max(left, 0), 1.0))[0] if left > 0 else []
+            chunk = os.read(fd, 1 << 16) if ready else b""
+            if ready and chunk:
+                self.buffer += chunk
+                continue
+            if ready or left <= 0:  # the judge ended, or it ran past the backstop
+                code = self.proc.poll()
+                self.kill()
+                why = "it ran past the overall time limit" if left <= 0 else f"exit code {code}"
+                records.append({"type": "stopped", "message": f"grading stopped early ({why})"})
+                return records
+
+
+def run_submission(judge: Judge, steps: list[dict], folder: Path, child: Path, timeout: float,
+                   total_timeout: float, tests: Path | None, memory: int) -> tuple[list[dict], str]:
+    """Grade one submission's plan with ``judge``; return its records and printed output."""
     sandbox = folder / "work"
     sandbox.mkdir(parents=True)
-    plan = {"steps": steps, "sandbox": str(sandbox), "results": str(folder / "results.jsonl"),
-            "log": str(folder / "output.txt"), "timeout": timeout, "output_limit": OUTPUT_LIMIT,
-            "file_limit": FILE_LIMIT, "tests": str(tests.resolve()) if tests else None}
-    (folder / "plan.json").write_text(json.dumps(plan), encoding="utf-8")
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("DLEXT_METRICS", "PYTEST", "JPY"))}
-    env.update(HOME=str(sandbox), TMPDIR=str(sandbox), MPLCONFIGDIR=str(sandbox), MPLBACKEND="Agg",
-               PYTHONDONTWRITEBYTECODE="1", PYTHONPATH=str(Path(__file__).resolve().parents[2]))  # holds dlext
-    env.setdefault(data.ENV_DIR, str(data.data_dir()))  # the instructor's dataset cache, not one per sandbox
-    with open(folder / "stdout.txt", "wb") as raw:
-        proc = subprocess.Popen([sys.executable, "-m", "dlext.homework._runner", str(folder / "plan.json")],
-                                cwd=sandbox, env=env, stdin=subprocess.DEVNULL, stdout=raw, stderr=raw,
-                                start_new_session=True)
-        try:
-            proc.wait(timeout=total_timeout)
-            stopped = "" if proc.returncode == 0 else f"the grading process ended with exit code {proc.returncode}"
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)  # its own session: the student's children go too
-            proc.wait()
-            stopped = f"the notebook ran past the overall time limit of {total_timeout:g} s"
-    records = []
-    for line in (folder / "results.jsonl").read_text(encoding="utf-8", errors="replace").splitlines():
-        try:
-            records.append(json.loads(line))
-        except ValueError:
-            pass  # a line cut short when the process was killed
-    if not any(r["type"] == "done" for r in records):
-        records.append({"type": "stopped", "message": stopped or "the grading process stopped early"})
-    output = _read(folder / "output.txt") + _read(folder / "stdout.txt")
-    return records, output[:OUTPUT_LIMIT]
+    job = {"steps": steps, "sandbox": str(sandbox), "log": str(folder / "output.txt"), "child": str(child),
+           "timeout": timeout, "total_timeout": total_timeout, "output_limit": OUTPUT_LIMIT,
+           "file_bytes": FILE_LIMIT, "memory_bytes": memory, "tests": str(Path(tests).resolve()) if tests else None,
+           "threads": os.environ.get("OMP_NUM_THREADS", "1"), "data_dir": str(data.data_dir())}
+    records = judge.run(job, 2 * total_timeout + 60)  # the judge's own limits come first: a backstop
+    for record in records:  # the submission's process may outlive a judge that was killed: end it
+        if record["type"] == "child" and isinstance(record.get("pid"), int):
+            try:
+                os.killpg(record["pid"], signal.SIGKILL)
+            except (ProcessLookupError, PermissionError):
+                pass
+    return records, _read(folder / "output.txt")[:OUTPUT_LIMIT]
 
 
 def _read(path: Path) -> str:
@@ -149,7 +228,10 @@ def _read(path: Path) -> str:
 
 
 def score(student: str, known: list[Question], records: list[dict], problem: str) -> dict:
-    """Gradescope ``results.json`` for one student from the runner's records."""
+    """Gradescope ``results.json`` for one student from the judge's records.
+
+    Instructor tests appear only as counts per question; their names and messages are for
+    :func:`instructor_report`."""
     checks = {r["qid"]: r for r in records if r["type"] == "check"}  # the last check call of a question wins
     hidden = [r for r in records if r["type"] == "test"]
     stopped = next((r["message"] for r in records if r["type"] == "stopped"), "")
@@ -162,25 +244,39 @@ def score(student: str, known: list[Question], records: list[dict], problem: str
             missing = f"no check({q.qid!r}, ...) call found in the notebook (was its check cell deleted?)"
             points, message = 0.0, (f"not graded: {stopped}" if stopped else missing)
         else:
-            points, message = min(float(result["points"]), q.points), result["message"]
-        failed = [t for t in hidden if t["qid"] == q.qid and not t["passed"]]
+            points, message = min(float(result["points"]), q.points), str(result["message"])
+        mine = [t for t in hidden if t.get("qid") == q.qid]
+        failed = [t for t in mine if not t.get("passed")]
         if failed and points:
-            points, message = 0.0, "; ".join(f"hidden test {t['name']} failed: {t['message']}" for t in failed)
+            points = 0.0
+            message = (f"the public check passed, but {len(failed)} of {len(mine)} instructor tests of this "
+                       "question failed")
         tests.append({"name": f"{q.qid}: {q.title}" if q.title else q.qid, "score": points,
                       "max_score": q.points, "output": message})
     notes = [f"the cell starting {r['first_line']!r} raised {r['error']}" for r in records if r["type"] == "cell"]
-    notes += [r["message"] for r in records if r["type"] == "test-error"]
-    notes += [f"hidden test {t['name']} has no @pytest.mark.question and was not counted"
-              for t in hidden if t["qid"] is None]
     if stopped:
         notes.append(stopped)
     return {"score": sum(t["score"] for t in tests), "output": "\n".join([problem] + notes if problem else notes),
             "tests": tests, "stdout_visibility": "hidden"}
 
 
+def instructor_report(records: list[dict]) -> dict:
+    """What only the instructor sees: every instructor test with its message, and the grader's notes."""
+    notes = [r["message"] for r in records if r["type"] == "test-error"]
+    notes += [f"instructor test {t['name']} has no @pytest.mark.question and was not counted"
+              for t in records if t["type"] == "test" and t.get("qid") is None]
+    notes += [f"sandbox: {p}" for r in records if r["type"] == "child" for p in r.get("problems", [])]
+    tests = [{k: t.get(k) for k in ("qid", "name", "passed", "message")} for t in records if t["type"] == "test"]
+    return {"instructor_tests": tests, "notes": notes}
+
+
 def grade(submissions: list[Path], out_dir: Path, tests: Path | None = None, timeout: float = 60,
-          total_timeout: float | None = None, jobs: int = 1) -> list[dict]:
-    """Grade every submission; write ``grades.csv`` and one JSON per student; return the CSV rows."""
+          total_timeout: float | None = None, jobs: int = 1, memory_mb: int = 4096) -> list[dict]:
+    """Grade every submission; write ``grades.csv``, one JSON per student and ``instructor/<student>.json``;
+    return the CSV rows. Raises ValueError if pytest (the ``grade`` extra) is missing."""
+    missing = pytest_missing()
+    if missing:
+        raise ValueError(missing)
     submissions = [n for p in map(Path, submissions) for n in (sorted(p.glob("*.ipynb")) if p.is_dir() else [p])]
     students = [p.stem for p in submissions]
     if len(set(students)) != len(students):
@@ -188,31 +284,52 @@ def grade(submissions: list[Path], out_dir: Path, tests: Path | None = None, tim
                          + ", ".join(sorted({s for s in students if students.count(s) > 1})))
     if tests is not None and not Path(tests).is_dir():
         raise ValueError(f"--tests must be a folder of pytest files, got {tests}")
+    if not (isinstance(memory_mb, int) and memory_mb >= 512):
+        raise ValueError(f"memory_mb must be an int of at least 512 (MB), got {memory_mb!r}")
     plans = {s: read_submission(p) for s, p in zip(students, submissions)}
     topics = _topics([steps for steps, problem in plans.values() if not problem])
     known = [q for topic in topics for q in _known(topic)]
     out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
+    (out_dir / "instructor").mkdir(parents=True, exist_ok=True)
     root = Path(tempfile.mkdtemp(prefix="dlext-grade-"))
+    package = Path(tempfile.mkdtemp(prefix="dlext-package-"))
 
     def one(student: str) -> dict:
         steps, problem = plans[student]
         start = time.monotonic()
         records, output = [], ""
         if not problem:
-            limit = total_timeout or 60 + timeout * (len(steps) + 1)  # a backstop for alarms that never fire
-            records, output = run_submission(steps, root / student, timeout, limit, tests)
+            limit = total_timeout or 60 + timeout * (len(steps) + 1)
+            folder = Path(tempfile.mkdtemp(dir=root))  # a random name: no student's name in the path
+            if not hasattr(local, "judge"):
+                local.judge = Judge(root / f"judge-{len(judges)}.err")
+                judges.append(local.judge)
+            records, output = run_submission(local.judge, steps, folder, child, timeout, limit, tests,
+                                             memory_mb * 2**20)
         results = score(student, known, records, problem)
         results["execution_time"] = round(time.monotonic() - start, 1)
         results["extra_data"] = {"printed_output": output[:4000]}
         (out_dir / f"{student}.json").write_text(json.dumps(results, indent=1) + "\n", encoding="utf-8")
+        report = {"student": student, **instructor_report(records), "printed_output": output}
+        (out_dir / "instructor" / f"{student}.json").write_text(json.dumps(report, indent=1) + "\n",
+                                                                encoding="utf-8")
         return results
 
+    local, judges = threading.local(), []
+    dumpable = _sandbox.set_dumpable(False)  # submissions cannot reach this process through /proc
     try:
+        child = copy_package(package)
         with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
             results = dict(zip(students, pool.map(one, students)))
     finally:
+        for judge in judges:
+            judge.close()
+        if dumpable:
+            _sandbox.set_dumpable(True)
         shutil.rmtree(root, ignore_errors=True)
+        for path in [package, *package.rglob("*")]:
+            path.chmod(0o755 if path.is_dir() else 0o644)
+        shutil.rmtree(package, ignore_errors=True)
     rows = [{"student": s, "question": q.qid, "points": t["score"], "max_points": t["max_score"]}
             for s in sorted(results) for q, t in zip(known, results[s]["tests"])]
     if not known:  # not one readable check call in the whole folder: still list every student
