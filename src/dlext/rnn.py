@@ -191,7 +191,8 @@ class RecurrentClassifier(nn.Module):
         lengths = (ids != self.pad_id).sum(1)  # (B,): right padding, so the real tokens come first
         if int(lengths.min()) == 0:
             raise ValueError("a sequence in ids is all padding: every sequence needs at least one token")
-        packed = pack_padded_sequence(self.dropout(self.embedding(ids)), lengths.cpu(), batch_first=True, enforce_sorted=False)
+        x = self.dropout(self.embedding(ids))  # (B, T, E)
+        packed = pack_padded_sequence(x, lengths.cpu(), batch_first=True, enforce_sorted=False)
         _, state = self.rnn(packed)
         h = state[0] if self.kind == "lstm" else state  # (1, B, H): the state after each sequence's last token
         return self.head(self.dropout(h[-1]))  # (B, C)
