@@ -1,0 +1,158 @@
+"""dlext.rnn against PyTorch's cells, and the vocabulary, padding and classifier on edge cases."""
+import pytest
+import torch
+from torch import nn
+
+from dlext import rnn
+
+
+@pytest.mark.parametrize("dtype, tol", [(torch.float32, 1e-5), (torch.float64, 1e-10)])
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_rnn_cell_matches_torch(dtype, tol, seed):
+    torch.manual_seed(seed)
+    ours, ref = rnn.RNNCell(5, 7).to(dtype), nn.RNNCell(5, 7).to(dtype)
+    ours.load_state_dict(ref.state_dict())  # same parameter names and shapes
+    x, h = torch.randn(4, 5, dtype=dtype), torch.randn(4, 7, dtype=dtype)
+    torch.testing.assert_close(ours(x, h), ref(x, h), atol=tol, rtol=tol)
+    torch.testing.assert_close(ours(x), ref(x), atol=tol, rtol=tol)  # zero initial state
+
+
+@pytest.mark.parametrize("dtype, tol", [(torch.float32, 1e-5), (torch.float64, 1e-10)])
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_lstm_cell_matches_torch_over_a_sequence(dtype, tol, seed):
+    torch.manual_seed(seed)
+    ours, ref = rnn.LSTMCell(3, 6).to(dtype), nn.LSTMCell(3, 6).to(dtype)
+    ours.load_state_dict(ref.state_dict())
+    xs = torch.randn(20, 2, 3, dtype=dtype)
+    state_ours = state_ref = (torch.randn(2, 6, dtype=dtype), torch.randn(2, 6, dtype=dtype))
+    for x in xs:  # errors would compound over 20 steps
+        state_ours, state_ref = ours(x, state_ours), ref(x, state_ref)
+        torch.testing.assert_close(state_ours, state_ref, atol=tol, rtol=tol)
+
+
+def test_lstm_cell_gradients_match_torch():
+    torch.manual_seed(0)
+    ours, ref = rnn.LSTMCell(3, 4).double(), nn.LSTMCell(3, 4).double()
+    ours.load_state_dict(ref.state_dict())
+    x = torch.randn(5, 3, dtype=torch.float64)
+    ours(x)[0].sum().backward()
+    ref(x)[0].sum().backward()
+    for (name, p), q in zip(ours.named_parameters(), ref.parameters()):
+        torch.testing.assert_close(p.grad, q.grad, atol=1e-10, rtol=1e-10, msg=name)
+
+
+@pytest.mark.parametrize("cell", [rnn.RNNCell(3, 4), rnn.LSTMCell(3, 4)], ids=["rnn", "lstm"])
+def test_cells_reject_bad_input(cell):
+    with pytest.raises(TypeError, match="x must be a torch.Tensor"):
+        cell([[1.0, 2.0, 3.0]])
+    with pytest.raises(ValueError, match=r"shape \(batch, 3\), got \(2, 5\)"):
+        cell(torch.zeros(2, 5))
+    with pytest.raises(ValueError, match=r"shape \(batch, 3\), got \(3,\)"):
+        cell(torch.zeros(3))
+    with pytest.raises(ValueError, match="empty batch"):
+        cell(torch.zeros(0, 3))
+    with pytest.raises(ValueError, match=r"h must have shape \(batch, 4\), got \(2, 3\)"):
+        cell(torch.zeros(2, 3), torch.zeros(2, 3) if isinstance(cell, rnn.RNNCell) else (torch.zeros(2, 3),) * 2)
+    with pytest.raises(ValueError, match="batch size"):
+        cell(torch.zeros(2, 3), torch.zeros(5, 4) if isinstance(cell, rnn.RNNCell) else (torch.zeros(5, 4),) * 2)
+
+
+@pytest.mark.parametrize("size", [0, -1, 2.5, True])
+def test_cells_reject_bad_sizes(size):
+    with pytest.raises(ValueError, match=f"hidden_size must be a positive int, got {size!r}"):
+        rnn.LSTMCell(3, size)
+    with pytest.raises(ValueError, match=f"input_size must be a positive int, got {size!r}"):
+        rnn.RNNCell(size, 3)
+
+
+def test_lstm_state_must_be_a_pair():
+    with pytest.raises(TypeError, match="pair"):
+        rnn.LSTMCell(2, 2)(torch.zeros(1, 2), torch.zeros(1, 2))
+
+
+def test_tokenize():
+    assert rnn.tokenize("It isn't GOOD, at all!") == ["it", "isn't", "good", ",", "at", "all", "!"]
+    assert rnn.tokenize("") == [] and rnn.tokenize("   ") == []
+    with pytest.raises(TypeError, match="text must be a str, got int"):
+        rnn.tokenize(3)
+
+
+def test_vocab_ids_order_and_round_trip():
+    vocab = rnn.Vocab(["a good film", "a bad film", "a film"], min_count=2)
+    assert vocab.itos == ["<pad>", "<unk>", "a", "film"]  # most frequent first, ties alphabetical
+    assert (vocab.pad_id, vocab.unk_id, len(vocab)) == (0, 1, 4)
+    assert vocab.encode("A film") == [2, 3]
+    assert vocab.encode("a good film") == [2, 1, 3]  # "good" occurs once: below min_count, so unknown
+    assert vocab.encode("") == []  # an empty text encodes to nothing
+    assert vocab.decode([2, 1, 3, 0, 0]) == "a <unk> film"  # padding is dropped
+    assert vocab.decode(torch.tensor([3, 2])) == "film a"
+    assert vocab.decode([]) == ""
+
+
+def test_vocab_of_no_texts_has_only_the_special_tokens():
+    vocab = rnn.Vocab([])
+    assert len(vocab) == 2 and vocab.encode("anything at all") == [1, 1, 1]
+
+
+def test_vocab_rejects_bad_input():
+    vocab = rnn.Vocab(["x y"])
+    with pytest.raises(ValueError, match="id 4 is out of range for a vocabulary of 4"):
+        vocab.decode([2, 4])
+    with pytest.raises(ValueError, match="id -1 is out of range"):
+        vocab.decode([-1])
+    with pytest.raises(TypeError, match=r"ids must be ints, got 2.0"):
+        vocab.decode([2.0])
+    with pytest.raises(ValueError, match="min_count must be a positive int, got 0"):
+        rnn.Vocab(["x"], min_count=0)
+    with pytest.raises(TypeError, match="single str"):
+        rnn.Vocab("x y")
+
+
+def test_pad_batch():
+    ids, lengths = rnn.pad_batch([[5, 6, 7], [8], [9, 10]])
+    assert ids.tolist() == [[5, 6, 7], [8, 0, 0], [9, 10, 0]] and lengths.tolist() == [3, 1, 2]
+    assert ids.dtype == torch.long
+    ids, lengths = rnn.pad_batch([[5, 6, 7], [8]], pad_id=9, max_len=2)
+    assert ids.tolist() == [[5, 6], [8, 9]] and lengths.tolist() == [2, 1]
+
+
+def test_pad_batch_rejects_bad_input():
+    with pytest.raises(ValueError, match="empty batch"):
+        rnn.pad_batch([])
+    with pytest.raises(ValueError, match="sequence 1 is empty"):
+        rnn.pad_batch([[1], []])
+    with pytest.raises(ValueError, match="max_len must be a positive int or None, got 0"):
+        rnn.pad_batch([[1]], max_len=0)
+    with pytest.raises(TypeError, match="seqs must be a list"):
+        rnn.pad_batch(torch.ones(2, 3))
+
+
+@pytest.mark.parametrize("kind", ["rnn", "lstm", "gru"])
+def test_classifier_uses_each_sequence_up_to_its_length(kind):
+    torch.manual_seed(0)
+    model = rnn.RecurrentClassifier(20, num_classes=3, emb_dim=5, hidden_size=6, kind=kind).eval()
+    ids, _ = rnn.pad_batch([[3, 4, 5], [6, 7], [8]])
+    logits = model(ids)  # (3, 3)
+    assert logits.shape == (3, 3)
+    for k, seq in enumerate([[3, 4, 5], [6, 7], [8]]):  # alone, unpadded: the same logits
+        torch.testing.assert_close(model(torch.tensor([seq]))[0], logits[k])
+
+
+def test_classifier_rejects_bad_input():
+    model = rnn.RecurrentClassifier(10, emb_dim=4, hidden_size=4)
+    with pytest.raises(ValueError, match="ids contain 10, out of range for a vocabulary of 10"):
+        model(torch.tensor([[1, 10]]))
+    with pytest.raises(ValueError, match="ids contain -1"):
+        model(torch.tensor([[1, -1]]))
+    with pytest.raises(ValueError, match=r"shape \(batch, time\) with both > 0, got \(0, 3\)"):
+        model(torch.zeros(0, 3, dtype=torch.long))
+    with pytest.raises(ValueError, match="all padding"):
+        model(torch.tensor([[1, 2], [0, 0]]))
+    with pytest.raises(TypeError, match="integer tensor, got torch.float32"):
+        model(torch.ones(1, 3))
+    with pytest.raises(ValueError, match="kind must be one of .*got 'transformer'"):
+        rnn.RecurrentClassifier(10, kind="transformer")
+    with pytest.raises(ValueError, match="dropout must be in"):
+        rnn.RecurrentClassifier(10, dropout=1.5)
+    with pytest.raises(ValueError, match="vocab_size must be a positive int, got 0"):
+        rnn.RecurrentClassifier(0)
