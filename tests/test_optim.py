@@ -127,13 +127,23 @@ def test_closure_is_called_and_its_loss_returned():
     (lambda p: optim.Adadelta(p, lr=-1), "lr"),
     (lambda p: optim.Adam(p, betas=(1.0, 0.999)), "betas[0]"),
     (lambda p: optim.Adam(p, betas=(0.9, -0.1)), "betas[1]"),
-    (lambda p: optim.Adam(p, betas=0.9), "betas"),
+    (lambda p: optim.Adam(p, betas=(0.9, float("inf"))), "betas[1]"),
     (lambda p: optim.Adam(p, eps=0.0), "eps"),
     (lambda p: optim.Adam(p, lr=float("nan")), "lr"),
-    (lambda p: optim.Adam(p, amsgrad="yes"), "amsgrad"),
 ])
 def test_invalid_hyperparameters_raise_value_error_naming_them(make, word):
     with pytest.raises(ValueError, match=word.replace("[", r"\[").replace("]", r"\]")):
+        make([nn.Parameter(torch.zeros(3))])
+
+
+@pytest.mark.parametrize("make, word", [
+    (lambda p: optim.Adam(p, betas=0.9), "betas"),
+    (lambda p: optim.Adam(p, amsgrad="yes"), "amsgrad"),
+    (lambda p: optim.SGD(p, lr="0.1"), "lr"),
+    (lambda p: optim.RMSprop(p, momentum=True), "momentum"),
+])
+def test_wrong_types_raise_type_error_naming_them(make, word):
+    with pytest.raises(TypeError, match=word):
         make([nn.Parameter(torch.zeros(3))])
 
 
