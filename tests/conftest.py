@@ -1,6 +1,7 @@
 """Shared test fixtures: the offline data directory, a network block, and a guard on ../shared."""
 import os
 import socket
+import sys
 from pathlib import Path
 
 import pytest
@@ -54,3 +55,9 @@ def _guard_getaddrinfo(real):
             return real(host, *args, **kwargs)
         raise NetworkBlocked(f"test tried to resolve {host}")
     return guarded
+
+
+def pytest_terminal_summary(terminalreporter):
+    """Print what the bad-input battery (tests/test_bad_input.py) covered, when it ran."""
+    for line in getattr(sys.modules.get("test_bad_input"), "REPORT", []):
+        terminalreporter.write_line(line)

@@ -138,6 +138,9 @@ def device(name: str, d: Any) -> torch.device:
     raise TypeError(f"{name} must be a torch.device or a string such as 'cpu', got {type(d).__name__} {d!r}")
 
 
+_device = device  # for the functions below, whose argument is called device
+
+
 def _home(model: nn.Module) -> torch.device | None:
     """Where the model's first parameter (else buffer) lives; None for a model without tensors."""
     for t in (*model.parameters(), *model.buffers()):
@@ -149,6 +152,8 @@ def _home(model: nn.Module) -> torch.device | None:
 def evaluating(model: nn.Module, device: torch.device) -> Iterator[nn.Module]:
     """Inside the block ``model`` is on ``device``, in eval mode, without autograd; afterwards its
     train/eval mode (of every submodule) and its device are what they were before."""
+    module("model", model)
+    device = _device("device", device)
     modes = [(m, m.training) for m in model.modules()]
     home = _home(model)
     model.to(device).eval()
