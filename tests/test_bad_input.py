@@ -16,6 +16,7 @@ import math
 import pkgutil
 import re
 import signal
+import time
 from contextlib import contextmanager
 from dataclasses import dataclass
 from importlib import import_module
@@ -33,7 +34,6 @@ from dlext import conv, data, gan, kl, metrics, optim, sample_quality as sq, tra
 
 DLEXT_DIR = str(Path(dlext.__file__).resolve().parent)
 TIMEOUT_S = 30
-REPORT: list[str] = []  # printed at the end of the run by tests/conftest.py
 
 # Subpackages with their own API and tests, walked by other tests: reported, not silently skipped.
 SUBPACKAGES = {"dlext.homework": "grading machinery, tested by tests/test_homework.py",
@@ -338,16 +338,18 @@ def _takes_arguments(key: str, obj: Any) -> bool:
     return bool(params)
 
 
-def test_every_public_callable_has_an_entry():
+def test_every_public_callable_has_an_entry(record_property):
     public = _public_callables()
     no_args = sorted(k for k, obj in public.items() if not _takes_arguments(k, obj))
     missing = sorted(k for k in public if k not in CASES and k not in EXEMPT and k not in no_args)
     stale = sorted(k for k in [*CASES, *EXEMPT] if k not in public)
     covered = [k for k in public if k in CASES]
-    REPORT.append(f"bad-input battery: {len(public)} public callables of dlext; {len(covered)} covered by "
+    # tests/conftest.py prints this line at the end of the run (also under pytest-xdist)
+    record_property("bad_input_battery", f"bad-input battery: {len(public)} public callables of dlext; {len(covered)} covered by "
                   f"{sum(len(CASES[k]) for k in covered)} bad calls; {len(no_args)} take no arguments "
                   f"({', '.join(no_args)}); {len(EXEMPT)} exempt ({', '.join(EXEMPT)}); "
-                  f"subpackages walked elsewhere: {', '.join(SUBPACKAGES)}")
+                  f"subpackages walked elsewhere: {', '.join(SUBPACKAGES)}"
+                    + (f"; MISSING ENTRIES: {', '.join(missing)}" if missing else ""))
     assert not missing, (f"public callables without bad-input cases: {missing}; add an entry to CASES in "
                          "tests/test_bad_input.py (see CONTRIBUTING.md)")
     assert not stale, f"entries for names that are not public callables of dlext (renamed?): {stale}"
@@ -356,16 +358,19 @@ def test_every_public_callable_has_an_entry():
 
 @contextmanager
 def _deadline(seconds: int):
-    """Fail a call that hangs (SIGALRM; the tests run in the main thread on Linux and macOS)."""
+    """Fail a call that hangs (SIGALRM, main thread); pytest-timeout's own alarm is put back afterwards."""
     def on_alarm(signum, frame):
         raise TimeoutError(f"no answer within {seconds} s")
-    old = signal.signal(signal.SIGALRM, on_alarm)
-    signal.alarm(seconds)
+    old_handler = signal.signal(signal.SIGALRM, on_alarm)
+    old_left, _ = signal.setitimer(signal.ITIMER_REAL, seconds)
+    start = time.monotonic()
     try:
         yield
     finally:
-        signal.alarm(0)
-        signal.signal(signal.SIGALRM, old)
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, old_handler)
+        if old_left:  # re-arm the outer timer with what is left of it
+            signal.setitimer(signal.ITIMER_REAL, max(old_left - (time.monotonic() - start), 1e-3))
 
 
 @pytest.mark.parametrize("key, i", [(k, i) for k, cases in CASES.items() for i in range(len(cases))],
