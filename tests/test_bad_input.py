@@ -214,10 +214,11 @@ CASES: dict[str, list[Case]] = {
                          bad(gan.grad_reverse, X2, NAN, names="scale"),
                          bad(gan.grad_reverse, 1.0, raises=TypeError, names="x")],
     # --- kl
-    "kl.entropy": [bad(kl.entropy, [0.5, 0.6], names="p"), bad(kl.entropy, "p", raises=TypeError, names="dtype"),
+    "kl.entropy": [bad(kl.entropy, [0.5, 0.6], names="p"), bad(kl.entropy, "p", raises=TypeError, names="p:"),
                    bad(kl.entropy, P, validate="yes", raises=TypeError, names="validate")],
     "kl.cross_entropy": [bad(kl.cross_entropy, P, [1.0, 0.0, 0.0], names="p and q")],
     "kl.kl_divergence": [bad(kl.kl_divergence, P, [NAN, 1.0], names="q"),
+                         bad(kl.kl_divergence, P, torch.tensor([1j, 0j]), raises=TypeError, names="q:"),
                          bad(kl.kl_divergence, P, torch.zeros(2, 0), names="q")],
     "kl.js_divergence": [bad(kl.js_divergence, [-0.5, 1.5], P, names="p")],
     "kl.gaussian_kl": [bad(kl.gaussian_kl, 0.0, -1.0, 0.0, 1.0, names="sigma_p"),

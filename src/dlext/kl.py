@@ -38,7 +38,7 @@ def _check_validate(validate: Any) -> None:
         raise TypeError(f"validate must be True or False, got {type(validate).__name__} {validate!r}")
 
 
-def _as_tensors(*xs: Any) -> tuple[list[Tensor], bool]:
+def _as_tensors(names: str, *xs: Any) -> tuple[list[Tensor], bool]:
     """The inputs as floating tensors on one device; the flag says whether any input was a tensor."""
     any_tensor = any(isinstance(x, Tensor) for x in xs)
     devices = {x.device for x in xs if isinstance(x, Tensor)}
@@ -46,19 +46,19 @@ def _as_tensors(*xs: Any) -> tuple[list[Tensor], bool]:
         raise ValueError(f"inputs are on different devices: {sorted(str(d) for d in devices)}")
     device = devices.pop() if devices else torch.device("cpu")
     out = []
-    for x in xs:
+    for name, x in zip(names.split(), xs):
         if not isinstance(x, Tensor):
             try:
                 arr = np.asarray(x)
             except Exception as err:
-                raise TypeError(f"expected a tensor, an array or numbers, got {type(x).__name__}") from err
+                raise TypeError(f"{name}: expected a tensor, an array or numbers, got {type(x).__name__}") from err
             if arr.dtype.kind not in "biuf":
-                raise TypeError(f"expected real numbers, got an array of dtype {arr.dtype}")
+                raise TypeError(f"{name}: expected real numbers, got {type(x).__name__} of dtype {arr.dtype}")
             if arr.dtype.kind != "f":
                 arr = arr.astype(np.float64)
             x = torch.as_tensor(arr)  # on the CPU; moved (and cast) below, as MPS has no float64
         elif x.is_complex() or x.dtype == torch.bool:
-            raise TypeError(f"expected a real-valued tensor, got dtype {x.dtype}")
+            raise TypeError(f"{name}: expected a real-valued tensor, got dtype {x.dtype}")
         elif not x.is_floating_point():
             x = x.to(torch.get_default_dtype())
         out.append(x)
@@ -113,7 +113,7 @@ def _check_distributions(named: dict[str, Tensor]) -> None:
 
 def _pair(p: Any, q: Any, validate: bool) -> tuple[Tensor, Tensor, bool]:
     _check_validate(validate)
-    (p, q), as_tensor = _as_tensors(p, q)
+    (p, q), as_tensor = _as_tensors("p q", p, q)
     if validate:
         if p.ndim == 0 or q.ndim == 0 or p.shape[-1] != q.shape[-1]:
             raise ValueError(f"p and q must have the same number of outcomes along the last axis, "
@@ -129,7 +129,7 @@ def _pair(p: Any, q: Any, validate: bool) -> tuple[Tensor, Tensor, bool]:
 def entropy(p: Any, *, validate: bool = True) -> Any:
     """H(p) = -sum_k p_k log p_k, in nats, over the last axis (0 log 0 = 0)."""
     _check_validate(validate)
-    (p,), as_tensor = _as_tensors(p)
+    (p,), as_tensor = _as_tensors("p", p)
     if validate:
         _check_distributions({"p": p})
     return _result(-_xlogy(p, p).sum(-1), as_tensor)
@@ -161,7 +161,7 @@ def js_divergence(p: Any, q: Any, *, validate: bool = True) -> Any:
 def gaussian_kl(mu_p: Any, sigma_p: Any, mu_q: Any, sigma_q: Any, *, validate: bool = True) -> Any:
     """KL(N(mu_p, sigma_p^2) || N(mu_q, sigma_q^2)) elementwise (inputs broadcast); sum it for a diagonal Gaussian."""
     _check_validate(validate)
-    (mu_p, sigma_p, mu_q, sigma_q), as_tensor = _as_tensors(mu_p, sigma_p, mu_q, sigma_q)
+    (mu_p, sigma_p, mu_q, sigma_q), as_tensor = _as_tensors("mu_p sigma_p mu_q sigma_q", mu_p, sigma_p, mu_q, sigma_q)
     if validate:
         try:
             torch.broadcast_shapes(mu_p.shape, sigma_p.shape, mu_q.shape, sigma_q.shape)
@@ -187,7 +187,7 @@ def kl_to_standard_normal(mu: Any, logvar: Any, *, validate: bool = True) -> Any
     mu, logvar: (..., D) -> (...). Equals 1/2 sum_j (mu_j^2 + exp(logvar_j) - 1 - logvar_j).
     """
     _check_validate(validate)
-    (mu, logvar), as_tensor = _as_tensors(mu, logvar)
+    (mu, logvar), as_tensor = _as_tensors("mu logvar", mu, logvar)
     if validate and mu.shape != logvar.shape:
         raise ValueError(f"mu and logvar must have the same shape, got {tuple(mu.shape)} and {tuple(logvar.shape)}")
     if validate and mu.ndim == 0:
