@@ -94,9 +94,9 @@ RING, CENTRES = gan.ring_of_gaussians(50, generator=torch.Generator().manual_see
 CASES: dict[str, list[Case]] = {
     "dlext.seed": [bad(dlext.seed, 1.5, raises=TypeError, names="seed"), bad(dlext.seed, -1, names="seed")],
     # --- train
-    "train.batches": [bad(lambda: list(train.batches(10, 0)), names="batch_size"),
-                      bad(lambda: list(train.batches(10, True)), raises=TypeError, names="batch_size"),
-                      bad(lambda: list(train.batches(-1, 2)), names="n")],
+    "train.batches": [bad(train.batches, 10, 0, names="batch_size"),  # at the call, not at the first next()
+                      bad(train.batches, 10, True, raises=TypeError, names="batch_size"),
+                      bad(train.batches, -1, 2, names="n")],
     "train.fit": [bad(train.fit, _clf(), 10, lambda i: None, batch_size=0, progress=False, names="batch_size"),
                   bad(train.fit, _clf(), 0, lambda i: None, progress=False, names="n"),
                   bad(train.fit, _clf(), 10, lambda i: None, lr=-1.0, progress=False, names="lr"),

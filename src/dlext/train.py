@@ -10,13 +10,16 @@ from dlext import validate as v
 
 def batches(n: int, batch_size: int, shuffle: bool = True,
             generator: torch.Generator | None = None) -> Iterator[Tensor]:
-    """Index tensors that split ``range(n)`` into mini-batches (the last one may be smaller)."""
+    """Index tensors that split ``range(n)`` into mini-batches (the last one may be smaller).
+
+    Arguments are checked at the call, not at the first ``next`` (this is not a generator function).
+    """
     n, batch_size = v.integer("n", n, 0), v.positive_int("batch_size", batch_size)
     v.flag("shuffle", shuffle)
     if generator is not None and not isinstance(generator, torch.Generator):
         raise TypeError(f"generator must be a torch.Generator or None, got {type(generator).__name__}")
     order = torch.randperm(n, generator=generator) if shuffle else torch.arange(n)
-    yield from order.split(batch_size)
+    return iter(order.split(batch_size))
 
 
 def fit(model: nn.Module, n: int, batch_loss: Callable[[Tensor], Tensor], *, epochs: int = 1,
