@@ -324,7 +324,9 @@ def _public_callables() -> dict[str, Any]:
             found[f"{prefix}.{name}"] = obj
             if inspect.isclass(obj):
                 for attr, fn in vars(obj).items():
-                    if inspect.isfunction(fn) and (not attr.startswith("_") or attr == "forward"):
+                    # defined in this class (torch's LR schedulers patch a wrapped step onto optimizer classes)
+                    own = getattr(fn, "__qualname__", "") == f"{obj.__name__}.{attr}"
+                    if inspect.isfunction(fn) and own and (not attr.startswith("_") or attr == "forward"):
                         found[f"{prefix}.{name}.{attr}"] = fn
     return found
 
