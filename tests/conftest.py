@@ -97,6 +97,12 @@ def pytest_sessionfinish(session, exitstatus):
 
 
 def pytest_terminal_summary(terminalreporter, exitstatus, config):
+    # What the bad-input battery (tests/test_bad_input.py) covered, when it ran.
+    for outcome in ("passed", "failed"):
+        for report in terminalreporter.stats.get(outcome, []):
+            for key, value in getattr(report, "user_properties", []):
+                if key == "bad_input_battery":
+                    terminalreporter.write_line(value)
     rows = getattr(config, "_dlext_chapter_rows", None)
     if not rows:
         return

@@ -86,7 +86,7 @@ def test_train_autoencoder_lowers_mse_and_supports_corruption_and_l1():
 def test_bad_arguments_raise():
     with pytest.raises(ValueError, match="code_dim"):
         ae.MLPAutoencoder(0)
-    with pytest.raises(ValueError, match="latent_dim"):
+    with pytest.raises(TypeError, match="latent_dim"):  # a wrong type is a TypeError (dlext.validate)
         ae.VAE(latent_dim=2.5)
     with pytest.raises(ValueError, match="28, 28"):
         ae.ConvAutoencoder(4).encode(torch.zeros(2, 3, 32, 32))

@@ -72,7 +72,7 @@ def test_metrics_record_does_nothing_without_the_variable(tmp_path, monkeypatch)
     assert list(tmp_path.iterdir()) == []
 
 
-@pytest.mark.parametrize("key, value, error", [("", 1.0, ValueError), (3, 1.0, ValueError),
+@pytest.mark.parametrize("key, value, error", [("", 1.0, ValueError), (3, 1.0, TypeError),
                                                 ("a", "x", TypeError), ("a", float("nan"), ValueError),
                                                 ("a", torch.ones(2), TypeError)])
 def test_metrics_record_rejects_bad_input(key, value, error):

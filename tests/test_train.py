@@ -32,11 +32,14 @@ def test_batches_cover_every_index_once():
     assert [len(b) for b in train.batches(10, 3, shuffle=False)] == [3, 3, 3, 1]
 
 
-def test_predict_proba_rows_sum_to_one():
+def test_predict_proba_is_the_softmax_of_the_eval_mode_model():
+    torch.manual_seed(0)
     X, _ = _blobs(50)
-    p = train.predict_proba(nn.Linear(2, 3), X, device=torch.device("cpu"), batch_size=7)
-    assert p.shape == (50, 3)
-    torch.testing.assert_close(p.sum(1), torch.ones(50))
+    model = nn.Sequential(nn.Linear(2, 8), nn.Dropout(0.5), nn.Linear(8, 3))
+    p = train.predict_proba(model, X, device=torch.device("cpu"), batch_size=7)  # 8 batches, the last of 1
+    with torch.no_grad():
+        expected = model.eval()(X).softmax(-1)  # (50, 3); dropout would make a train-mode answer differ
+    torch.testing.assert_close(p, expected)
 
 
 def test_bad_input_raises():

@@ -3,7 +3,6 @@
 Importing the package does nothing but define names: no seeding, no downloads, no
 global settings. Submodules are imported explicitly (``from dlext import data``).
 """
-import os
 import random
 
 import numpy as np
@@ -24,7 +23,11 @@ def device() -> torch.device:
 
 
 def seed(n: int) -> None:
-    """Seed Python's ``random``, NumPy and PyTorch (every CUDA device too) with ``n``."""
+    """Seed Python's ``random``, NumPy and PyTorch (every CUDA device too) with ``n``.
+
+    ``PYTHONHASHSEED`` is left alone: string hashing is fixed when Python starts, so setting it in a
+    running process changes nothing here (start Python with it set to make ``set`` order repeat).
+    """
     if isinstance(n, bool) or not isinstance(n, (int, np.integer)):
         raise TypeError(f"seed must be an int, got {type(n).__name__}")
     if not 0 <= n < 2**32:
@@ -33,4 +36,3 @@ def seed(n: int) -> None:
     random.seed(n)
     np.random.seed(n)
     torch.manual_seed(n)  # also seeds every CUDA device
-    os.environ["PYTHONHASHSEED"] = str(n)  # for subprocesses started later

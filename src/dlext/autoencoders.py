@@ -9,6 +9,7 @@ import torch
 from torch import Tensor, nn
 
 from dlext import kl
+from dlext import validate as v
 from dlext.train import fit
 
 __all__ = ["MLPAutoencoder", "ConvAutoencoder", "VAE", "vae_loss", "train_autoencoder", "train_vae",
@@ -18,16 +19,22 @@ IMAGE_SHAPE = (1, 28, 28)
 N_PIXELS = 28 * 28
 
 
-def _check_images(x: Tensor) -> None:
-    if not isinstance(x, Tensor):
-        raise TypeError(f"expected a tensor of images, got {type(x).__name__}")
+def _check_images(x: Tensor, name: str = "x") -> Tensor:
+    """Images (B, 1, 28, 28) or (B, 784), floating point; only their type and shape (cheap, per batch)."""
+    v.tensor(name, x, dtype="float", nonempty=False, finite=False)
     if tuple(x.shape[1:]) not in (IMAGE_SHAPE, (N_PIXELS,)):
-        raise ValueError(f"expected images shaped (B, 1, 28, 28) or (B, 784), got {tuple(x.shape)}")
+        raise ValueError(f"{name}: expected images shaped (B, 1, 28, 28) or (B, 784), got {tuple(x.shape)}")
+    return x
+
+
+def _check_dataset(X: Tensor) -> Tensor:
+    """A whole image set: images, not empty, finite."""
+    _check_images(X, "X")
+    return v.tensor("X", X)
 
 
 def _check_dim(name: str, value: int) -> None:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValueError(f"{name} must be a positive int, got {value!r}")
+    v.positive_int(name, value)
 
 
 class MLPAutoencoder(nn.Module):
@@ -40,8 +47,11 @@ class MLPAutoencoder(nn.Module):
     def __init__(self, code_dim: int, hidden: Sequence[int] = (512, 128), linear: bool = False):
         super().__init__()
         _check_dim("code_dim", code_dim)
+        if isinstance(hidden, (str, bytes)) or not isinstance(hidden, Sequence):
+            raise TypeError(f"hidden must be a sequence of widths, got {type(hidden).__name__} {hidden!r}")
         for h in hidden:
             _check_dim("every hidden width", h)
+        v.flag("linear", linear)
         self.code_dim, self.linear = code_dim, linear
         widths = [N_PIXELS, *hidden, code_dim]
 
@@ -63,6 +73,7 @@ class MLPAutoencoder(nn.Module):
 
     def decode(self, z: Tensor) -> Tensor:
         """(B, code_dim) -> (B, 1, 28, 28)."""
+        v.tensor("z", z, shape=(None, self.code_dim), dtype="float", nonempty=False, finite=False)
         return self.decoder(z).reshape(len(z), *IMAGE_SHAPE)
 
     def forward(self, x: Tensor) -> Tensor:
@@ -75,7 +86,9 @@ class ConvAutoencoder(nn.Module):
     def __init__(self, code_dim: int, channels: tuple[int, int] = (16, 32)):
         super().__init__()
         _check_dim("code_dim", code_dim)
-        c1, c2 = channels
+        if not (isinstance(channels, Sequence) and len(channels) == 2):
+            raise TypeError(f"channels must be a pair of ints, got {channels!r}")
+        c1, c2 = (v.positive_int(f"channels[{i}]", c) for i, c in enumerate(channels))
         self.code_dim = code_dim
         self.encoder = nn.Sequential(
             nn.Conv2d(1, c1, 3, stride=2, padding=1), nn.ReLU(),   # (B, c1, 14, 14)
@@ -93,6 +106,7 @@ class ConvAutoencoder(nn.Module):
 
     def decode(self, z: Tensor) -> Tensor:
         """(B, code_dim) -> (B, 1, 28, 28)."""
+        v.tensor("z", z, shape=(None, self.code_dim), dtype="float", nonempty=False, finite=False)
         return self.decoder(z)
 
     def forward(self, x: Tensor) -> Tensor:
@@ -120,6 +134,7 @@ class VAE(nn.Module):
 
     def decode(self, z: Tensor) -> Tensor:
         """(B, latent_dim) -> Bernoulli logits (B, 1, 28, 28); ``.sigmoid()`` gives pixel means."""
+        v.tensor("z", z, shape=(None, self.latent_dim), dtype="float", nonempty=False, finite=False)
         return self.decoder(z).reshape(len(z), *IMAGE_SHAPE)
 
     def forward(self, x: Tensor) -> tuple[Tensor, Tensor, Tensor]:
@@ -132,6 +147,9 @@ class VAE(nn.Module):
 
 def vae_loss(x: Tensor, x_logits: Tensor, mu: Tensor, logvar: Tensor) -> Tensor:
     """Negative ELBO in nats: Bernoulli cross-entropy summed over pixels + KL(q(z|x) || N(0, I)), batch mean."""
+    v.tensor("x", x, dtype="float")
+    for name, t in (("x_logits", x_logits), ("mu", mu), ("logvar", logvar)):
+        v.tensor(name, t, dtype="float", finite=False)  # diverged logits give an inf loss; kl checks mu, logvar
     if x.shape != x_logits.shape:
         raise ValueError(f"x and x_logits must have the same shape, got {tuple(x.shape)} and {tuple(x_logits.shape)}")
     if mu.shape != logvar.shape or len(mu) != len(x):
@@ -150,6 +168,15 @@ def train_autoencoder(model: nn.Module, X: Tensor, *, device: torch.device, epoc
     ``corrupt`` (a denoising autoencoder) maps a clean batch to the input the model sees; the target
     stays clean. ``l1`` adds ``l1 * mean |code|`` (a sparse autoencoder's penalty on its code).
     """
+    v.module("model", model)
+    for method in ("encode", "decode"):
+        if not callable(getattr(model, method, None)):
+            raise TypeError(f"model must have encode and decode methods (an autoencoder), got {type(model).__name__}")
+    X = _check_dataset(X)
+    device = v.device("device", device)
+    if corrupt is not None and not callable(corrupt):
+        raise TypeError(f"corrupt must be callable or None, got {type(corrupt).__name__}")
+    l1 = v.number("l1", l1, 0.0)
     model.to(device)
 
     def batch_loss(idx: Tensor) -> Tensor:
@@ -165,6 +192,10 @@ def train_autoencoder(model: nn.Module, X: Tensor, *, device: torch.device, epoc
 def train_vae(model: VAE, X: Tensor, *, device: torch.device, epochs: int = 1, batch_size: int = 128,
               lr: float = 1e-3, progress: bool = True, desc: str = "VAE") -> list[float]:
     """Minimise ``vae_loss`` on X with Adam; returns every batch's negative ELBO (nats per image)."""
+    if not isinstance(model, VAE):
+        raise TypeError(f"model must be a dlext.autoencoders.VAE, got {type(model).__name__}")
+    X = _check_dataset(X)
+    device = v.device("device", device)
     model.to(device)
 
     def batch_loss(idx: Tensor) -> Tensor:
@@ -175,31 +206,53 @@ def train_vae(model: VAE, X: Tensor, *, device: torch.device, epochs: int = 1, b
                progress=progress, desc=desc)
 
 
-@torch.no_grad()
+def _reconstruction(model: nn.Module, x: Tensor) -> Tensor:
+    """The model's reconstruction of x, shaped like x: a VAE's forward returns (logits, mu, logvar),
+    so for a VAE it is the Bernoulli mean of the decoder at z = mu (the deterministic reconstruction)."""
+    if isinstance(model, VAE):
+        mu, _ = model.encode(x)
+        return model.decode(mu).sigmoid().reshape(x.shape)
+    out = model(x)
+    if not isinstance(out, Tensor) or out.shape != x.shape:
+        got = type(out).__name__ if not isinstance(out, Tensor) else tuple(out.shape)
+        raise ValueError(f"model must return a reconstruction shaped like its input {tuple(x.shape)}, got {got}")
+    return out
+
+
 def reconstruct(model: nn.Module, X: Tensor, *, device: torch.device, batch_size: int = 1000) -> Tensor:
-    """The model's reconstructions of X, in eval mode, on the CPU."""
-    model.to(device).eval()
-    return torch.cat([model(X[i:i + batch_size].to(device)).cpu() for i in range(0, len(X), batch_size)])
+    """The model's reconstructions of X, in eval mode, on the CPU (for a VAE: sigmoid(decode(mu)))."""
+    v.module("model", model)
+    X = _check_dataset(X)
+    device = v.device("device", device)
+    return v.batched(model, X, lambda x: _reconstruction(model, x), device=device, batch_size=batch_size)
 
 
 def reconstruction_mse(model: nn.Module, X: Tensor, *, device: torch.device, batch_size: int = 1000) -> float:
     """Mean squared error per pixel of the model's reconstructions of X."""
-    return nn.functional.mse_loss(reconstruct(model, X, device=device, batch_size=batch_size), X).item()
+    X_hat = reconstruct(model, X, device=device, batch_size=batch_size)  # on the CPU
+    return nn.functional.mse_loss(X_hat, X.cpu()).item()
 
 
-@torch.no_grad()
 def negative_elbo(model: VAE, X: Tensor, *, device: torch.device, batch_size: int = 1000,
                   generator: torch.Generator | None = None) -> float:
-    """The VAE's negative ELBO on X in nats per image (one z sample per image), in eval mode."""
-    model.to(device).eval()
-    total = 0.0
-    for i in range(0, len(X), batch_size):
-        x = X[i:i + batch_size].to(device)
+    """The VAE's negative ELBO on X in nats per image (one z sample per image), in eval mode.
+
+    The model's mode and device are restored afterwards; ``generator`` (a CPU generator) draws the noise.
+    """
+    if not isinstance(model, VAE):
+        raise TypeError(f"model must be a dlext.autoencoders.VAE, got {type(model).__name__}")
+    X = _check_dataset(X)
+    device = v.device("device", device)
+    if generator is not None and not isinstance(generator, torch.Generator):
+        raise TypeError(f"generator must be a torch.Generator or None, got {type(generator).__name__}")
+
+    def batch_total(x: Tensor) -> Tensor:
         mu, logvar = model.encode(x)
         eps = torch.randn(mu.shape, generator=generator).to(device)
         x_logits = model.decode(mu + torch.exp(0.5 * logvar) * eps).reshape(x.shape)
-        total += vae_loss(x, x_logits, mu, logvar).item() * len(x)
-    return total / len(X)
+        return (vae_loss(x, x_logits, mu, logvar).double() * len(x)).reshape(1)  # (1,): this batch's sum
+
+    return v.batched(model, X, batch_total, device=device, batch_size=batch_size).sum().item() / len(X)
 
 
 def precision_at_k(queries: Tensor, query_labels: Tensor, database: Tensor, database_labels: Tensor,
@@ -208,12 +261,20 @@ def precision_at_k(queries: Tensor, query_labels: Tensor, database: Tensor, data
 
     ``metric``: "euclidean" for real vectors, "hamming" for 0/1 codes (ties broken by index).
     """
-    if metric not in ("euclidean", "hamming"):
-        raise ValueError(f"metric must be 'euclidean' or 'hamming', got {metric!r}")
-    if len(queries) != len(query_labels) or len(database) != len(database_labels):
-        raise ValueError("each set of vectors needs one label per row")
-    if not 0 < k <= len(database):
-        raise ValueError(f"k must be in [1, {len(database)}], got {k}")
+    v.choice("metric", metric, ("euclidean", "hamming"))
+    queries, database = v.tensor("queries", queries, ndim=2), v.tensor("database", database, ndim=2)
+    if queries.shape[1] != database.shape[1]:
+        raise ValueError(f"queries and database must have the same width, got {tuple(queries.shape)} and {tuple(database.shape)}")
+    if queries.device != database.device:
+        raise ValueError(f"queries and database must be on one device, got {queries.device} and {database.device}")
+    query_labels, database_labels = v.labels("query_labels", query_labels), v.labels("database_labels", database_labels)
+    v.same_length(queries=queries, query_labels=query_labels)
+    v.same_length(database=database, database_labels=database_labels)
+    k = v.integer("k", k, 1, len(database))
+    batch_size = v.positive_int("batch_size", batch_size)
+    if metric == "hamming" and not all(bool(((t == 0) | (t == 1)).all()) for t in (queries, database)):
+        raise ValueError("metric='hamming' needs 0/1 codes in queries and database (threshold real codes first)")
+    query_labels, database_labels = query_labels.to(queries.device), database_labels.to(queries.device)
     database = database.float()
     hits = 0.0
     for i in range(0, len(queries), batch_size):

@@ -1,10 +1,11 @@
 """Convolution arithmetic: output sizes, parameter counts, receptive fields, and per-layer summaries."""
 from dataclasses import dataclass
-from numbers import Integral
 from typing import Sequence
 
 import torch
 from torch import nn
+
+from dlext import validate as v
 
 __all__ = ["output_size", "param_count", "receptive_field", "summary", "Summary", "LayerRow",
            "from_spec", "ALEXNET", "VGG16"]
@@ -12,11 +13,7 @@ __all__ = ["output_size", "param_count", "receptive_field", "summary", "Summary"
 
 def _int(name: str, value, minimum: int) -> int:
     """``value`` as a Python int >= minimum, or a TypeError/ValueError naming the argument."""
-    if isinstance(value, bool) or not isinstance(value, Integral):
-        raise TypeError(f"{name} must be an int, got {type(value).__name__} {value!r}")
-    if value < minimum:
-        raise ValueError(f"{name} must be >= {minimum}, got {value}")
-    return int(value)
+    return v.integer(name, value, minimum)
 
 
 def output_size(n: int, f: int, p: int = 0, s: int = 1, d: int = 1, *, strict: bool = True) -> int:
@@ -25,6 +22,7 @@ def output_size(n: int, f: int, p: int = 0, s: int = 1, d: int = 1, *, strict: b
     N input size, F filter size, P zero padding per side, S stride, D dilation. With ``strict=True`` the
     filter must tile the padded input exactly (else ValueError); ``strict=False`` rounds down as PyTorch does.
     """
+    v.flag("strict", strict)
     n, f, p = _int("N (input size)", n, 1), _int("F (filter size)", f, 1), _int("P (padding)", p, 0)
     s, d = _int("S (stride)", s, 1), _int("D (dilation)", d, 1)
     span = d * (f - 1) + 1  # the filter's extent on the input; F itself when D = 1
@@ -85,6 +83,18 @@ VGG16 = [*[("conv", k, 3, 1, 1) for k in (64, 64)], ("pool", 2, 2),
 
 def from_spec(spec: Sequence[tuple], input_shape: tuple[int, int, int]) -> nn.Sequential:
     """An ``nn.Sequential`` (random weights) for a layer spec and a (C, H, W) input; sizes must tile exactly."""
+    if isinstance(spec, (str, bytes)) or not isinstance(spec, Sequence):
+        raise TypeError(f"spec must be a list of layer tuples, got {type(spec).__name__}")
+    for i, layer in enumerate(spec):
+        if not (isinstance(layer, tuple) and layer and isinstance(layer[0], str)):
+            raise TypeError(f"spec[{i}] must be a tuple starting with the layer kind, got {layer!r}")
+        arity = {"conv": (5, 6), "pool": (3,), "norm": (1,), "fc": (2,), "dropout": (1,)}.get(layer[0])
+        if arity is not None and len(layer) not in arity:
+            raise ValueError(f"spec[{i}] = {layer!r}: a {layer[0]!r} layer takes {' or '.join(str(a - 1) for a in arity)} numbers")
+        for j, x in enumerate(layer[1:]):
+            _int(f"spec[{i}][{j + 1}]", x, 1 if not (layer[0] == "conv" and j == 3) else 0)
+    if isinstance(input_shape, (str, bytes)) or not isinstance(input_shape, Sequence):
+        raise TypeError(f"input_shape must be a (C, H, W) tuple, got {type(input_shape).__name__}")
     if len(input_shape) != 3:
         raise ValueError(f"input_shape must be (C, H, W), got {tuple(input_shape)}")
     c, h, w = (_int(name, v, 1) for name, v in zip(("C", "H", "W"), input_shape))
@@ -211,7 +221,13 @@ def summary(model: nn.Sequential, input_shape: Sequence[int], *, device: torch.d
     """
     if not isinstance(model, nn.Sequential):
         raise TypeError(f"summary needs an nn.Sequential (layers applied in order), got {type(model).__name__}")
-    shape = tuple(_int(f"input_shape[{i}]", v, 1) for i, v in enumerate(input_shape))
+    if isinstance(input_shape, (str, bytes)) or not isinstance(input_shape, Sequence) or not input_shape:
+        raise TypeError(f"input_shape must be a non-empty tuple of sizes, got {input_shape!r}")
+    shape = tuple(_int(f"input_shape[{i}]", n, 1) for i, n in enumerate(input_shape))
+    if device is not None:
+        device = v.device("device", device)
+    if not isinstance(dtype, torch.dtype) or not dtype.is_floating_point:
+        raise TypeError(f"dtype must be a floating torch.dtype, got {dtype!r}")
     if device is None:
         device = next((p.device for p in model.parameters()), torch.device("cpu"))
     was_training = model.training

@@ -11,6 +11,8 @@ import torch
 from torch import Tensor, nn
 from torch.nn import functional as F
 
+from dlext import validate as v
+
 __all__ = ["Generator", "Discriminator", "DCGenerator", "DCDiscriminator", "ConditionalDCGenerator",
            "ConditionalDCDiscriminator", "discriminator_loss", "generator_loss", "train_step",
            "train_step_conditional", "ema_copy", "ema_update", "refresh_batchnorm", "sample", "ring_of_gaussians",
@@ -24,11 +26,14 @@ class Generator(nn.Module):
 
     def __init__(self, latent_dim: int = 2, data_dim: int = 2, hidden: int = 64):
         super().__init__()
+        for name, n in (("latent_dim", latent_dim), ("data_dim", data_dim), ("hidden", hidden)):
+            v.positive_int(name, n)
         self.latent_dim = latent_dim
         self.net = nn.Sequential(nn.Linear(latent_dim, hidden), nn.ReLU(), nn.Linear(hidden, hidden), nn.ReLU(),
                                  nn.Linear(hidden, data_dim))
 
     def forward(self, z: Tensor) -> Tensor:
+        v.tensor("z", z, shape=(None, self.latent_dim), dtype="float", nonempty=False, finite=False)
         return self.net(z)
 
 
@@ -37,10 +42,14 @@ class Discriminator(nn.Module):
 
     def __init__(self, data_dim: int = 2, hidden: int = 64):
         super().__init__()
+        v.positive_int("data_dim", data_dim)
+        v.positive_int("hidden", hidden)
+        self.data_dim = data_dim
         self.net = nn.Sequential(nn.Linear(data_dim, hidden), nn.LeakyReLU(0.2), nn.Linear(hidden, hidden),
                                  nn.LeakyReLU(0.2), nn.Linear(hidden, 1))
 
     def forward(self, x: Tensor) -> Tensor:
+        v.tensor("x", x, shape=(None, self.data_dim), dtype="float", nonempty=False, finite=False)
         return self.net(x).squeeze(-1)
 
 
@@ -53,6 +62,9 @@ class DCGenerator(nn.Module):
 
     def __init__(self, latent_dim: int = 64, width: int = 32, num_classes: int = 0):
         super().__init__()
+        v.positive_int("latent_dim", latent_dim)
+        v.positive_int("width", width)
+        v.integer("num_classes", num_classes, 0)
         self.latent_dim, self.width, self.num_classes = latent_dim, width, num_classes
         self.project = nn.Sequential(nn.Linear(latent_dim + num_classes, 2 * width * 49, bias=False),
                                      nn.BatchNorm1d(2 * width * 49), nn.ReLU())
@@ -63,6 +75,7 @@ class DCGenerator(nn.Module):
             nn.Sigmoid())
 
     def forward(self, z: Tensor) -> Tensor:
+        v.tensor("z", z, dtype="float", nonempty=False, finite=False)
         if z.ndim != 2 or z.shape[1] != self.latent_dim + self.num_classes:
             raise ValueError(f"expected noise of shape (B, {self.latent_dim + self.num_classes}), got {tuple(z.shape)}")
         h = self.project(z).view(-1, 2 * self.width, 7, 7)  # (B, 2w, 7, 7)
@@ -74,6 +87,7 @@ class DCDiscriminator(nn.Module):
 
     def __init__(self, width: int = 32):
         super().__init__()
+        v.positive_int("width", width)
         self.width = width
         self.body = nn.Sequential(
             nn.Conv2d(1, width, 4, stride=2, padding=1), nn.LeakyReLU(0.2),  # (B, w, 14, 14)
@@ -82,6 +96,8 @@ class DCDiscriminator(nn.Module):
         self.head = nn.Linear(2 * width * 49, 1)
 
     def features(self, x: Tensor) -> Tensor:
+        """Images (B, 1, 28, 28) -> features (B, 2w*49)."""
+        v.tensor("x", x, dtype="float", nonempty=False, finite=False)
         if x.ndim != 4 or tuple(x.shape[1:]) != (1, 28, 28):
             raise ValueError(f"expected images of shape (B, 1, 28, 28), got {tuple(x.shape)}")
         return self.body(x)
@@ -97,9 +113,11 @@ class ConditionalDCGenerator(DCGenerator):
     """
 
     def __init__(self, latent_dim: int = 64, width: int = 32, num_classes: int = 10):
-        super().__init__(latent_dim, width, num_classes)
+        super().__init__(latent_dim, width, v.positive_int("num_classes", num_classes))
 
     def forward(self, z: Tensor, labels: Tensor) -> Tensor:
+        v.tensor("z", z, shape=(None, self.latent_dim), dtype="float", nonempty=False, finite=False)
+        v.labels("labels", labels, self.num_classes, length=len(z))
         return super().forward(torch.cat([z, F.one_hot(labels, self.num_classes).to(z.dtype)], dim=1))
 
 
@@ -108,22 +126,28 @@ class ConditionalDCDiscriminator(DCDiscriminator):
 
     def __init__(self, width: int = 32, num_classes: int = 10):
         super().__init__(width)
-        self.num_classes = num_classes
+        self.num_classes = v.positive_int("num_classes", num_classes)
         self.embed = nn.Embedding(num_classes, 2 * width * 49)
         nn.init.zeros_(self.embed.weight)  # starts as the unconditional discriminator
 
     def forward(self, x: Tensor, labels: Tensor) -> Tensor:
         h = self.features(x)  # (B, 2w*49)
+        v.labels("labels", labels, self.num_classes, length=len(x))
         return self.head(h).squeeze(-1) + (self.embed(labels) * h).sum(dim=1)
 
 
 def discriminator_loss(real_logits: Tensor, fake_logits: Tensor) -> Tensor:
     """The discriminator's cross-entropy, -log D(x) - log(1 - D(G(z))), averaged over the batch."""
+    v.tensor("real_logits", real_logits, dtype="float")
+    v.tensor("fake_logits", fake_logits, dtype="float")
     return F.softplus(-real_logits).mean() + F.softplus(fake_logits).mean()
 
 
 def generator_loss(fake_logits: Tensor, kind: str = "non-saturating") -> Tensor:
     """Generator loss: "saturating" minimises log(1 - D(G(z))), "non-saturating" minimises -log D(G(z))."""
+    v.tensor("fake_logits", fake_logits, dtype="float")
+    if not isinstance(kind, str):
+        raise TypeError(f"kind must be one of {GENERATOR_LOSSES}, got {type(kind).__name__} {kind!r}")
     if kind == "saturating":
         return -F.softplus(fake_logits).mean()  # log(1 - sigmoid(l)) = -softplus(l)
     if kind == "non-saturating":
@@ -132,9 +156,8 @@ def generator_loss(fake_logits: Tensor, kind: str = "non-saturating") -> Tensor:
 
 
 def _check_steps(k: int, m: int) -> None:
-    for name, n in (("d_steps", k), ("g_steps", m)):
-        if not (isinstance(n, int) and n >= 1):
-            raise ValueError(f"{name} must be a positive int, got {n!r}")
+    v.positive_int("d_steps", k)
+    v.positive_int("g_steps", m)
 
 
 def train_step(G: nn.Module, D: nn.Module, opt_g: torch.optim.Optimizer, opt_d: torch.optim.Optimizer,
@@ -146,9 +169,18 @@ def train_step(G: nn.Module, D: nn.Module, opt_g: torch.optim.Optimizer, opt_d: 
     device). With ``labels`` (B,), G and D are called as ``G(z, labels)`` and ``D(x, labels)``.
     Returns the last losses and D's mean output on real and generated data.
     """
+    v.module("G", G)
+    v.module("D", D)
+    if not isinstance(getattr(G, "latent_dim", None), int):
+        raise TypeError(f"G must have an int attribute latent_dim (the noise width), got {type(G).__name__}")
+    for name, opt in (("opt_g", opt_g), ("opt_d", opt_d)):
+        if not isinstance(opt, torch.optim.Optimizer):
+            raise TypeError(f"{name} must be a torch.optim.Optimizer, got {type(opt).__name__}")
+    v.tensor("real", real, dtype="float")
     _check_steps(d_steps, g_steps)
-    if loss not in GENERATOR_LOSSES:
-        raise ValueError(f"loss must be one of {GENERATOR_LOSSES}, got {loss!r}")
+    v.choice("loss", loss, GENERATOR_LOSSES)
+    if labels is not None:
+        v.labels("labels", labels, getattr(G, "num_classes", None) or None, length=len(real))
     cond = () if labels is None else (labels,)
     z_shape = (len(real), G.latent_dim)
     for _ in range(d_steps):  # K discriminator steps: ascend V(D, G)
@@ -172,6 +204,8 @@ def train_step(G: nn.Module, D: nn.Module, opt_g: torch.optim.Optimizer, opt_d: 
 def train_step_conditional(G: nn.Module, D: nn.Module, opt_g: torch.optim.Optimizer, opt_d: torch.optim.Optimizer,
                            real: Tensor, labels: Tensor, **kwargs) -> dict[str, float]:
     """:func:`train_step` for a conditional GAN: both networks also see the class ``labels`` (B,)."""
+    v.tensor("real", real, nonempty=False, finite=False)
+    v.tensor("labels", labels, dtype="int", nonempty=False)
     if labels.shape != (len(real),):
         raise ValueError(f"labels must have shape ({len(real)},), got {tuple(labels.shape)}")
     return train_step(G, D, opt_g, opt_d, real, labels=labels, **kwargs)
@@ -179,6 +213,7 @@ def train_step_conditional(G: nn.Module, D: nn.Module, opt_g: torch.optim.Optimi
 
 def ema_copy(model: nn.Module) -> nn.Module:
     """A frozen copy of ``model`` to hold an exponential moving average of its weights."""
+    v.module("model", model)
     ema = copy.deepcopy(model)
     for p in ema.parameters():
         p.requires_grad_(False)
@@ -188,51 +223,92 @@ def ema_copy(model: nn.Module) -> nn.Module:
 @torch.no_grad()
 def ema_update(ema: nn.Module, model: nn.Module, decay: float = 0.999) -> None:
     """theta_ema <- decay * theta_ema + (1 - decay) * theta; buffers (BatchNorm statistics) are copied."""
-    if not 0.0 <= decay < 1.0:
-        raise ValueError(f"decay must be in [0, 1), got {decay}")
+    v.module("ema", ema)
+    v.module("model", model)
+    decay = v.number("decay", decay, 0.0, 1.0, high_open=True)
+    for kind, a, b in (("parameters", ema.named_parameters(), model.named_parameters()),
+                       ("buffers", ema.named_buffers(), model.named_buffers())):
+        shapes_a = [(n, tuple(t.shape)) for n, t in a]
+        shapes_b = [(n, tuple(t.shape)) for n, t in b]
+        if shapes_a != shapes_b:  # zip would silently pair the wrong tensors, or stop early
+            diff = next(((x, y) for x, y in zip(shapes_a, shapes_b) if x != y), (len(shapes_a), len(shapes_b)))
+            raise ValueError(f"ema and model must have the same architecture; their {kind} differ: {diff}")
     for p_ema, p in zip(ema.parameters(), model.parameters()):
-        p_ema.lerp_(p, 1.0 - decay)
+        p_ema.lerp_(p.to(p_ema.device), 1.0 - decay)
     for b_ema, b in zip(ema.buffers(), model.buffers()):
         b_ema.copy_(b)
 
 
-@torch.no_grad()
+def _check_generator(G: nn.Module) -> nn.Module:
+    v.module("G", G)
+    if isinstance(getattr(G, "latent_dim", None), bool) or not isinstance(getattr(G, "latent_dim", None), int):
+        raise TypeError(f"G must have an int attribute latent_dim (the noise width), got {type(G).__name__}")
+    return G
+
+
 def refresh_batchnorm(G: nn.Module, *, device: torch.device, batches: int = 4, batch_size: int = 500) -> None:
-    """Recompute G's BatchNorm statistics for its current weights (after :func:`ema_update`), from fresh noise."""
-    G.to(device).train()
+    """Recompute G's BatchNorm statistics for its current weights (after :func:`ema_update`), from fresh noise.
+
+    Every BatchNorm's momentum, G's train/eval mode and G's device are as they were afterwards.
+    """
+    _check_generator(G)
+    device = v.device("device", device)
+    batches, batch_size = v.positive_int("batches", batches), v.positive_int("batch_size", batch_size)
     norms = [m for m in G.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
-    for m in norms:
-        m.reset_running_stats()
-        m.momentum = None  # a plain average over the batches below
-    for _ in range(batches):
-        z = torch.randn(batch_size, G.latent_dim, device=device)
-        if isinstance(G, ConditionalDCGenerator):
-            G(z, torch.randint(G.num_classes, (batch_size,), device=device))
-        else:
-            G(z)
-    for m in norms:
-        m.momentum = 0.1
-    G.eval()
+    momenta = [m.momentum for m in norms]
+    modes = [(m, m.training) for m in G.modules()]
+    home = next((t.device for t in (*G.parameters(), *G.buffers())), None)
+    try:
+        with torch.no_grad():
+            G.to(device).train()
+            for m in norms:
+                m.reset_running_stats()
+                m.momentum = None  # a plain average over the batches below
+            for _ in range(batches):
+                z = torch.randn(batch_size, G.latent_dim, device=device)
+                if isinstance(G, ConditionalDCGenerator):
+                    G(z, torch.randint(G.num_classes, (batch_size,), device=device))
+                else:
+                    G(z)
+    finally:
+        for m, momentum in zip(norms, momenta):
+            m.momentum = momentum
+        for m, mode in modes:
+            m.training = mode
+        if home is not None:
+            G.to(home)
 
 
-@torch.no_grad()
 def sample(G: nn.Module, n: int, *, device: torch.device, labels: Tensor | None = None,
            z: Tensor | None = None, batch_size: int = 500) -> Tensor:
-    """``n`` samples of G in eval mode, returned on the CPU; ``labels`` (n,) for a conditional G."""
-    G.to(device).eval()
-    z = torch.randn(n, G.latent_dim) if z is None else z
-    if len(z) != n or (labels is not None and len(labels) != n):
-        raise ValueError(f"z and labels must hold n={n} rows")
-    out = []
-    for i in range(0, n, batch_size):
-        cond = () if labels is None else (labels[i:i + batch_size].to(device),)
-        out.append(G(z[i:i + batch_size].to(device), *cond).cpu())
-    return torch.cat(out)
+    """``n`` samples of G in eval mode, returned on the CPU; ``labels`` (n,) for a conditional G.
+
+    G's train/eval mode and device are restored afterwards.
+    """
+    _check_generator(G)
+    n = v.positive_int("n", n)
+    device = v.device("device", device)
+    z = torch.randn(n, G.latent_dim) if z is None else v.tensor("z", z, shape=(n, G.latent_dim), dtype="float")
+    if labels is not None:
+        v.labels("labels", labels, getattr(G, "num_classes", None) or None, length=n)
+    elif isinstance(G, ConditionalDCGenerator):
+        raise ValueError("labels must be given for a conditional generator, got None")
+
+    def generate(idx: Tensor) -> Tensor:  # idx: (b,) row numbers of this batch
+        idx = idx.cpu()
+        cond = () if labels is None else (labels[idx.to(labels.device)].to(device),)
+        return G(z[idx.to(z.device)].to(device), *cond)
+
+    return v.batched(G, torch.arange(n), generate, device=device, batch_size=batch_size)
 
 
 def ring_of_gaussians(n: int, modes: int = 8, radius: float = 2.0, std: float = 0.05,
                       generator: torch.Generator | None = None) -> tuple[Tensor, Tensor]:
     """``n`` points (n, 2) from ``modes`` Gaussians evenly spaced on a circle, and the centres (modes, 2)."""
+    n, modes = v.positive_int("n", n), v.positive_int("modes", modes)
+    radius, std = v.number("radius", radius, 0.0), v.number("std", std, 0.0)
+    if generator is not None and not isinstance(generator, torch.Generator):
+        raise TypeError(f"generator must be a torch.Generator or None, got {type(generator).__name__}")
     angles = torch.arange(modes) * (2 * math.pi / modes)
     centres = radius * torch.stack([angles.cos(), angles.sin()], dim=1)  # (modes, 2)
     which = torch.randint(modes, (n,), generator=generator)
@@ -240,7 +316,15 @@ def ring_of_gaussians(n: int, modes: int = 8, radius: float = 2.0, std: float = 
 
 
 def modes_covered(points: Tensor, centres: Tensor, std: float = 0.05, min_share: float = 0.02) -> int:
-    """How many centres have at least ``min_share`` of the points within 3 std of them."""
+    """How many centres have at least ``min_share`` of the points within 3 std of them (points (n, d), centres (m, d))."""
+    points = v.tensor("points", points, ndim=2, dtype="float")  # no points cover no mode
+    centres = v.tensor("centres", centres, ndim=2, dtype="float")
+    if points.shape[1] != centres.shape[1]:
+        raise ValueError(f"points and centres must have the same width, got {tuple(points.shape)} and {tuple(centres.shape)}")
+    if points.device != centres.device:
+        raise ValueError(f"points and centres must be on one device, got {points.device} and {centres.device}")
+    std = v.number("std", std, 0.0, low_open=True)
+    min_share = v.number("min_share", min_share, 0.0, 1.0, low_open=True)
     dist = torch.cdist(points, centres)  # (n, modes)
     near, idx = dist.min(dim=1)
     counts = torch.bincount(idx[near < 3 * std], minlength=len(centres))
@@ -260,4 +344,6 @@ class _GradReverse(torch.autograd.Function):
 
 def grad_reverse(x: Tensor, scale: float = 1.0) -> Tensor:
     """Identity on the way forward, gradient times -scale on the way back (Ganin & Lempitsky, 2015)."""
+    v.tensor("x", x, nonempty=False, finite=False)
+    scale = v.number("scale", scale)
     return _GradReverse.apply(x, scale)

@@ -22,7 +22,23 @@ __all__ = ["entropy", "cross_entropy", "kl_divergence", "js_divergence", "gaussi
 SUM_TOL = 1e-6  # how far a row of probabilities may sum from 1
 
 
-def _as_tensors(*xs: Any) -> tuple[list[Tensor], bool]:
+def _xlogy(x: Tensor, y: Tensor) -> Tensor:
+    """x log y with 0 log y = 0, and gradients 0 (not NaN) where x = 0.
+
+    ``torch.special.xlogy`` has the right value but its gradient with respect to y is x / y, which
+    is 0/0 = NaN where x = y = 0: exactly what a float32 softmax gives when it underflows to 0.
+    """
+    zero = x == 0
+    return torch.where(zero, torch.zeros((), dtype=x.dtype, device=x.device),
+                       x * torch.log(torch.where(zero, torch.ones((), dtype=y.dtype, device=y.device), y)))
+
+
+def _check_validate(validate: Any) -> None:
+    if not isinstance(validate, bool):
+        raise TypeError(f"validate must be True or False, got {type(validate).__name__} {validate!r}")
+
+
+def _as_tensors(names: str, *xs: Any) -> tuple[list[Tensor], bool]:
     """The inputs as floating tensors on one device; the flag says whether any input was a tensor."""
     any_tensor = any(isinstance(x, Tensor) for x in xs)
     devices = {x.device for x in xs if isinstance(x, Tensor)}
@@ -30,19 +46,19 @@ def _as_tensors(*xs: Any) -> tuple[list[Tensor], bool]:
         raise ValueError(f"inputs are on different devices: {sorted(str(d) for d in devices)}")
     device = devices.pop() if devices else torch.device("cpu")
     out = []
-    for x in xs:
+    for name, x in zip(names.split(), xs):
         if not isinstance(x, Tensor):
             try:
                 arr = np.asarray(x)
             except Exception as err:
-                raise TypeError(f"expected a tensor, an array or numbers, got {type(x).__name__}") from err
+                raise TypeError(f"{name}: expected a tensor, an array or numbers, got {type(x).__name__}") from err
             if arr.dtype.kind not in "biuf":
-                raise TypeError(f"expected real numbers, got an array of dtype {arr.dtype}")
+                raise TypeError(f"{name}: expected real numbers, got {type(x).__name__} of dtype {arr.dtype}")
             if arr.dtype.kind != "f":
                 arr = arr.astype(np.float64)
             x = torch.as_tensor(arr)  # on the CPU; moved (and cast) below, as MPS has no float64
         elif x.is_complex() or x.dtype == torch.bool:
-            raise TypeError(f"expected a real-valued tensor, got dtype {x.dtype}")
+            raise TypeError(f"{name}: expected a real-valued tensor, got dtype {x.dtype}")
         elif not x.is_floating_point():
             x = x.to(torch.get_default_dtype())
         out.append(x)
@@ -96,7 +112,8 @@ def _check_distributions(named: dict[str, Tensor]) -> None:
 
 
 def _pair(p: Any, q: Any, validate: bool) -> tuple[Tensor, Tensor, bool]:
-    (p, q), as_tensor = _as_tensors(p, q)
+    _check_validate(validate)
+    (p, q), as_tensor = _as_tensors("p q", p, q)
     if validate:
         if p.ndim == 0 or q.ndim == 0 or p.shape[-1] != q.shape[-1]:
             raise ValueError(f"p and q must have the same number of outcomes along the last axis, "
@@ -111,23 +128,24 @@ def _pair(p: Any, q: Any, validate: bool) -> tuple[Tensor, Tensor, bool]:
 
 def entropy(p: Any, *, validate: bool = True) -> Any:
     """H(p) = -sum_k p_k log p_k, in nats, over the last axis (0 log 0 = 0)."""
-    (p,), as_tensor = _as_tensors(p)
+    _check_validate(validate)
+    (p,), as_tensor = _as_tensors("p", p)
     if validate:
         _check_distributions({"p": p})
-    return _result(-torch.special.xlogy(p, p).sum(-1), as_tensor)
+    return _result(-_xlogy(p, p).sum(-1), as_tensor)
 
 
 def cross_entropy(p: Any, q: Any, *, validate: bool = True) -> Any:
     """H(p, q) = -sum_k p_k log q_k over the last axis; inf where q_k = 0 < p_k."""
     p, q, as_tensor = _pair(p, q, validate)
-    return _result(-torch.special.xlogy(p, q).sum(-1), as_tensor)
+    return _result(-_xlogy(p, q).sum(-1), as_tensor)
 
 
 def kl_divergence(p: Any, q: Any, *, validate: bool = True) -> Any:
     """KL(p || q) = sum_k p_k log(p_k / q_k) over the last axis; inf where q_k = 0 < p_k."""
     p, q, as_tensor = _pair(p, q, validate)
-    # xlogy gives 0 wherever p_k = 0, whatever q_k is, and -inf (so KL = +inf) where q_k = 0 < p_k
-    terms = torch.special.xlogy(p, p) - torch.special.xlogy(p, q)
+    # _xlogy gives 0 wherever p_k = 0, whatever q_k is, and -inf (so KL = +inf) where q_k = 0 < p_k
+    terms = _xlogy(p, p) - _xlogy(p, q)
     return _result(terms.sum(-1), as_tensor)
 
 
@@ -135,14 +153,15 @@ def js_divergence(p: Any, q: Any, *, validate: bool = True) -> Any:
     """JS(p, q) = KL(p || m) / 2 + KL(q || m) / 2 with m = (p + q) / 2; symmetric, in [0, log 2]."""
     p, q, as_tensor = _pair(p, q, validate)
     m = (p + q) / 2  # m_k > 0 wherever p_k or q_k is, so both KLs are finite
-    kl_pm = (torch.special.xlogy(p, p) - torch.special.xlogy(p, m)).sum(-1)
-    kl_qm = (torch.special.xlogy(q, q) - torch.special.xlogy(q, m)).sum(-1)
+    kl_pm = (_xlogy(p, p) - _xlogy(p, m)).sum(-1)
+    kl_qm = (_xlogy(q, q) - _xlogy(q, m)).sum(-1)
     return _result((kl_pm + kl_qm) / 2, as_tensor)
 
 
 def gaussian_kl(mu_p: Any, sigma_p: Any, mu_q: Any, sigma_q: Any, *, validate: bool = True) -> Any:
     """KL(N(mu_p, sigma_p^2) || N(mu_q, sigma_q^2)) elementwise (inputs broadcast); sum it for a diagonal Gaussian."""
-    (mu_p, sigma_p, mu_q, sigma_q), as_tensor = _as_tensors(mu_p, sigma_p, mu_q, sigma_q)
+    _check_validate(validate)
+    (mu_p, sigma_p, mu_q, sigma_q), as_tensor = _as_tensors("mu_p sigma_p mu_q sigma_q", mu_p, sigma_p, mu_q, sigma_q)
     if validate:
         try:
             torch.broadcast_shapes(mu_p.shape, sigma_p.shape, mu_q.shape, sigma_q.shape)
@@ -167,7 +186,8 @@ def kl_to_standard_normal(mu: Any, logvar: Any, *, validate: bool = True) -> Any
 
     mu, logvar: (..., D) -> (...). Equals 1/2 sum_j (mu_j^2 + exp(logvar_j) - 1 - logvar_j).
     """
-    (mu, logvar), as_tensor = _as_tensors(mu, logvar)
+    _check_validate(validate)
+    (mu, logvar), as_tensor = _as_tensors("mu logvar", mu, logvar)
     if validate and mu.shape != logvar.shape:
         raise ValueError(f"mu and logvar must have the same shape, got {tuple(mu.shape)} and {tuple(logvar.shape)}")
     if validate and mu.ndim == 0:

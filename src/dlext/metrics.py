@@ -10,8 +10,12 @@ ENV_NOTEBOOK = "DLEXT_NOTEBOOK"  # set by the benchmark runner to the chapter's 
 
 def record(key: str, value: float) -> None:
     """Append ``{"notebook", "key", "value"}`` to the file named by ``$DLEXT_METRICS``, if set."""
-    if not isinstance(key, str) or not key.strip():
+    if not isinstance(key, str):
+        raise TypeError(f"metric key must be a string, got {type(key).__name__} {key!r}")
+    if not key.strip():
         raise ValueError(f"metric key must be a non-empty string, got {key!r}")
+    if isinstance(value, (str, bytes)):
+        raise TypeError(f"metric {key!r} must be a number, got {type(value).__name__} {value!r}")
     try:
         value = float(value)  # accepts Python, NumPy and one-element torch numbers
     except (TypeError, ValueError, RuntimeError) as err:

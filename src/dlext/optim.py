@@ -12,24 +12,19 @@ from typing import Callable, Iterable
 import torch
 from torch import Tensor
 
+from dlext import validate as v
+
 __all__ = ["SGD", "AdaGrad", "RMSprop", "Adadelta", "Adam"]
 
 
 def _check(name: str, value: float, low: float, high: float = math.inf, *,
            low_open: bool = False, high_open: bool = True) -> None:
-    """Raise ValueError unless ``low <= value < high`` (the brackets as asked)."""
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise ValueError(f"{name} must be a number, got {value!r}")
-    above = value > low if low_open else value >= low
-    below = value < high if high_open else value <= high
-    if not (above and below and math.isfinite(value)):
-        allowed = f"{'(' if low_open else '['}{low:g}, {high:g}{')' if high_open else ']'}"
-        raise ValueError(f"invalid {name}: {value!r} (allowed: {allowed})")
+    """TypeError unless a real number, ValueError unless finite and ``low <= value < high`` (brackets as asked)."""
+    v.number(name, value, low, high, low_open=low_open, high_open=high_open)
 
 
 def _check_flag(name: str, value: bool) -> None:
-    if not isinstance(value, bool):
-        raise ValueError(f"{name} must be True or False, got {value!r}")
+    v.flag(name, value)
 
 
 class _Base(torch.optim.Optimizer):
@@ -185,7 +180,7 @@ class Adam(_Base):
                  maximize: bool = False, decoupled_weight_decay: bool = False):
         _check("lr", lr, 0)
         if not (isinstance(betas, (tuple, list)) and len(betas) == 2):
-            raise ValueError(f"betas must be a pair (beta1, beta2), got {betas!r}")
+            raise TypeError(f"betas must be a pair (beta1, beta2), got {betas!r}")
         _check("betas[0]", betas[0], 0, 1)
         _check("betas[1]", betas[1], 0, 1)
         _check("eps", eps, 0, low_open=True)

@@ -12,6 +12,8 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
+from dlext import validate as v
+
 __all__ = ["MNISTClassifier", "gaussian_frechet", "frechet_rounding_bound", "frechet_distance", "features", "sample_quality"]
 
 
@@ -20,6 +22,7 @@ class MNISTClassifier(nn.Module):
 
     def __init__(self, feature_dim: int = 64):
         super().__init__()
+        v.positive_int("feature_dim", feature_dim)
         self.body = nn.Sequential(
             nn.Conv2d(1, 16, 5, padding=2), nn.ReLU(), nn.MaxPool2d(2),  # (B, 16, 14, 14)
             nn.Conv2d(16, 32, 5, padding=2), nn.ReLU(), nn.MaxPool2d(2),  # (B, 32, 7, 7)
@@ -27,10 +30,28 @@ class MNISTClassifier(nn.Module):
         self.head = nn.Linear(feature_dim, 10)
 
     def features(self, x: Tensor) -> Tensor:
+        """Images (B, 1, 28, 28) -> features (B, feature_dim)."""
+        v.tensor("x", x, dtype="float", nonempty=False, finite=False)
+        if x.ndim != 4 or tuple(x.shape[1:]) != (1, 28, 28):
+            raise ValueError(f"x must be images of shape (B, 1, 28, 28), got {tuple(x.shape)}")
         return self.body(x)
 
     def forward(self, x: Tensor) -> Tensor:
-        return self.head(self.body(x))
+        return self.head(self.features(x))
+
+
+def _array(name: str, a, ndim: int) -> np.ndarray:
+    """``a`` (an array, a tensor, nested numbers) as a float64 array of at least ``ndim`` dimensions."""
+    if isinstance(a, Tensor):
+        a = a.detach().cpu()
+    try:
+        arr = np.asarray(a)
+    except Exception as err:
+        raise TypeError(f"{name} must be an array of real numbers, got {type(a).__name__}") from err
+    if arr.dtype.kind not in "biuf":
+        raise TypeError(f"{name} must be an array of real numbers, got {type(a).__name__} of dtype {arr.dtype}")
+    arr = arr.astype(np.float64)
+    return np.atleast_2d(arr) if ndim == 2 else np.atleast_1d(arr)
 
 
 def _sqrt_psd(S: np.ndarray) -> np.ndarray:
@@ -56,7 +77,9 @@ def frechet_rounding_bound(S1: np.ndarray, S2: np.ndarray) -> float:
     eigenvalues (covariances of features that copy each other are singular) the cross term moves by
     up to 2 d sqrt(d eps |M|). The traces themselves are exact to about eps times their size.
     """
-    S1, S2 = np.atleast_2d(np.asarray(S1, np.float64)), np.atleast_2d(np.asarray(S2, np.float64))
+    S1, S2 = _array("S1", S1, 2), _array("S2", S2, 2)
+    if S1.ndim != 2 or S1.shape != S2.shape or S1.shape[0] != S1.shape[1]:
+        raise ValueError(f"S1 and S2 must be square matrices of one size, got {S1.shape} and {S2.shape}")
     d, eps = len(S1), np.finfo(np.float64).eps
     m = np.linalg.norm(S1, 2) * np.linalg.norm(S2, 2)
     return float(2 * d * np.sqrt(d * eps * m) + 1e3 * eps * (abs(np.trace(S1)) + abs(np.trace(S2))))
@@ -72,8 +95,8 @@ def gaussian_frechet(mu1: np.ndarray, S1: np.ndarray, mu2: np.ndarray, S2: np.nd
     ``ArithmeticError`` is raised. Covariances that are not symmetric positive semi-definite, and
     non-finite inputs, raise ``ValueError``.
     """
-    mu1, mu2 = np.atleast_1d(np.asarray(mu1, np.float64)), np.atleast_1d(np.asarray(mu2, np.float64))
-    S1, S2 = np.atleast_2d(np.asarray(S1, np.float64)), np.atleast_2d(np.asarray(S2, np.float64))
+    mu1, mu2 = _array("mu1", mu1, 1), _array("mu2", mu2, 1)
+    S1, S2 = _array("S1", S1, 2), _array("S2", S2, 2)
     if mu1.ndim != 1 or mu1.shape != mu2.shape or S1.shape != S2.shape or S1.shape != (len(mu1), len(mu1)):
         raise ValueError(f"shapes do not match: mu {mu1.shape}, {mu2.shape}; covariances {S1.shape}, {S2.shape}")
     for name, a in (("mu1", mu1), ("S1", S1), ("mu2", mu2), ("S2", S2)):
@@ -95,6 +118,8 @@ def gaussian_frechet(mu1: np.ndarray, S1: np.ndarray, mu2: np.ndarray, S2: np.nd
 
 def frechet_distance(feats_a: Tensor, feats_b: Tensor) -> float:
     """Frechet distance between Gaussians fitted to two feature sets (N, d) and (M, d)."""
+    v.tensor("feats_a", feats_a, dtype="float", nonempty=False)
+    v.tensor("feats_b", feats_b, dtype="float", nonempty=False)
     if feats_a.ndim != 2 or feats_b.ndim != 2 or feats_a.shape[1] != feats_b.shape[1]:
         raise ValueError(f"expected (N, d) and (M, d) features, got {tuple(feats_a.shape)} and {tuple(feats_b.shape)}")
     if min(len(feats_a), len(feats_b)) < 2:
@@ -103,16 +128,27 @@ def frechet_distance(feats_a: Tensor, feats_b: Tensor) -> float:
     return gaussian_frechet(a.mean(0), np.cov(a, rowvar=False), b.mean(0), np.cov(b, rowvar=False))
 
 
-@torch.no_grad()
+def _check_classifier(classifier: nn.Module) -> nn.Module:
+    v.module("classifier", classifier)
+    if not (callable(getattr(classifier, "features", None)) and callable(getattr(classifier, "head", None))):
+        raise TypeError(f"classifier must have features and head (like MNISTClassifier), got {type(classifier).__name__}")
+    return classifier
+
+
 def features(classifier: nn.Module, X: Tensor, *, device: torch.device, batch_size: int = 1000) -> tuple[Tensor, Tensor]:
-    """The classifier's penultimate features (N, d) and softmax probabilities (N, 10), on the CPU."""
-    classifier.to(device).eval()
-    feats, probs = [], []
-    for i in range(0, len(X), batch_size):
-        h = classifier.features(X[i:i + batch_size].to(device))
-        feats.append(h.cpu())
-        probs.append(classifier.head(h).softmax(-1).cpu())
-    return torch.cat(feats), torch.cat(probs)
+    """The classifier's penultimate features (N, d) and softmax probabilities (N, 10), on the CPU.
+
+    Computed in eval mode; the classifier's mode and device are restored afterwards.
+    """
+    _check_classifier(classifier)
+    X = v.tensor("X", X, dtype="float")
+    device = v.device("device", device)
+
+    def both(x: Tensor) -> tuple[Tensor, Tensor]:
+        h = classifier.features(x)  # (B, d)
+        return h, classifier.head(h).softmax(-1)  # (B, d), (B, 10)
+
+    return v.batched(classifier, X, both, device=device, batch_size=batch_size)
 
 
 def sample_quality(samples: Tensor, classifier: nn.Module, *, device: torch.device, real: Tensor | None = None,
@@ -123,8 +159,15 @@ def sample_quality(samples: Tensor, classifier: nn.Module, *, device: torch.devi
     (the largest class's share), ``confidence`` (mean top softmax probability), ``counts`` (10,),
     ``frechet`` (to ``real`` images, if given) and ``label_acc`` (agreement with requested ``labels``).
     """
+    v.tensor("samples", samples, dtype="float")
+    _check_classifier(classifier)
+    min_share = v.number("min_share", min_share, 0.0, 1.0, low_open=True)
+    if real is not None:
+        v.tensor("real", real, dtype="float")
     if samples.ndim != 4 or tuple(samples.shape[1:]) != (1, 28, 28):
         raise ValueError(f"expected samples of shape (N, 1, 28, 28), got {tuple(samples.shape)}")
+    if labels is not None:
+        v.tensor("labels", labels, dtype="int", nonempty=False)
     if labels is not None and labels.shape != (len(samples),):
         raise ValueError(f"labels must have shape ({len(samples)},), got {tuple(labels.shape)}")
     feats, probs = features(classifier, samples, device=device)

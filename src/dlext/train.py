@@ -5,14 +5,21 @@ import torch
 from torch import Tensor, nn
 from tqdm.auto import tqdm
 
+from dlext import validate as v
+
 
 def batches(n: int, batch_size: int, shuffle: bool = True,
             generator: torch.Generator | None = None) -> Iterator[Tensor]:
-    """Index tensors that split ``range(n)`` into mini-batches (the last one may be smaller)."""
-    if not (isinstance(batch_size, int) and batch_size > 0):
-        raise ValueError(f"batch_size must be a positive int, got {batch_size!r}")
+    """Index tensors that split ``range(n)`` into mini-batches (the last one may be smaller).
+
+    Arguments are checked at the call, not at the first ``next`` (this is not a generator function).
+    """
+    n, batch_size = v.integer("n", n, 0), v.positive_int("batch_size", batch_size)
+    v.flag("shuffle", shuffle)
+    if generator is not None and not isinstance(generator, torch.Generator):
+        raise TypeError(f"generator must be a torch.Generator or None, got {type(generator).__name__}")
     order = torch.randperm(n, generator=generator) if shuffle else torch.arange(n)
-    yield from order.split(batch_size)
+    return iter(order.split(batch_size))
 
 
 def fit(model: nn.Module, n: int, batch_loss: Callable[[Tensor], Tensor], *, epochs: int = 1,
@@ -22,9 +29,17 @@ def fit(model: nn.Module, n: int, batch_loss: Callable[[Tensor], Tensor], *, epo
 
     ``batch_loss(idx)`` computes the loss of the examples ``idx`` (it moves them to the device);
     each epoch visits the examples in a new random order. Uses Adam(lr) unless an optimizer is given.
+    The model is left in train mode (training is what the caller asked for).
     """
-    if not (isinstance(epochs, int) and epochs > 0):
-        raise ValueError(f"epochs must be a positive int, got {epochs!r}")
+    v.module("model", model)
+    n = v.positive_int("n (the number of training examples)", n)
+    if not callable(batch_loss):
+        raise TypeError(f"batch_loss must be callable, got {type(batch_loss).__name__}")
+    epochs, batch_size = v.positive_int("epochs", epochs), v.positive_int("batch_size", batch_size)
+    lr = v.number("lr", lr, 0.0, low_open=True)
+    if optimizer is not None and not isinstance(optimizer, torch.optim.Optimizer):
+        raise TypeError(f"optimizer must be a torch.optim.Optimizer or None, got {type(optimizer).__name__}")
+    v.flag("progress", progress)
     model.train()
     opt = optimizer or torch.optim.Adam(model.parameters(), lr=lr)
     losses = []
@@ -48,10 +63,13 @@ def train_classifier(model: nn.Module, X: Tensor, y: Tensor, *, device: torch.de
     """Train ``model`` with cross-entropy on (X, y); returns the loss of every mini-batch.
 
     Uses Adam(lr) unless an optimizer is given. X and y stay where they are; each batch is moved
-    to ``device``, so a CPU dataset can feed a GPU model.
+    to ``device``, so a CPU dataset can feed a GPU model (which stays on ``device``, in train mode).
     """
-    if len(X) != len(y):
-        raise ValueError(f"X and y must have the same length, got {len(X)} and {len(y)}")
+    v.module("model", model)
+    X = v.tensor("X", X)
+    y = v.labels("y", y)
+    v.same_length(X=X, y=y)
+    device = v.device("device", device)
     model.to(device)
 
     def batch_loss(idx: Tensor) -> Tensor:
@@ -61,16 +79,20 @@ def train_classifier(model: nn.Module, X: Tensor, y: Tensor, *, device: torch.de
                optimizer=optimizer, progress=progress, desc=desc)
 
 
-@torch.no_grad()
 def predict_proba(model: nn.Module, X: Tensor, *, device: torch.device, batch_size: int = 1000) -> Tensor:
-    """Softmax class probabilities (N, C) for X, computed in eval mode, returned on the CPU."""
-    model.to(device).eval()
-    return torch.cat([model(X[i:i + batch_size].to(device)).softmax(-1).cpu()
-                      for i in range(0, len(X), batch_size)])
+    """Softmax class probabilities (N, C) for X, computed in eval mode, returned on the CPU.
+
+    The model's train/eval mode and device are restored afterwards.
+    """
+    v.module("model", model)
+    X = v.tensor("X", X)
+    device = v.device("device", device)
+    return v.batched(model, X, lambda x: model(x).softmax(-1), device=device, batch_size=batch_size)
 
 
 def accuracy(model: nn.Module, X: Tensor, y: Tensor, *, device: torch.device, batch_size: int = 1000) -> float:
-    """Fraction of X whose most probable class equals y."""
-    if len(X) != len(y):
-        raise ValueError(f"X and y must have the same length, got {len(X)} and {len(y)}")
+    """Fraction of X whose most probable class equals y (labels shaped (N,))."""
+    X = v.tensor("X", X)
+    y = v.labels("y", y)  # (N, 1) labels would broadcast against (N,) predictions to an (N, N) table
+    v.same_length(X=X, y=y)
     return (predict_proba(model, X, device=device, batch_size=batch_size).argmax(-1) == y.cpu()).float().mean().item()

@@ -1,0 +1,392 @@
+"""Bad-input battery (issue 15): every public callable of dlext refuses garbage with a clear error.
+
+The public callables are found by introspection (``_public_callables``): each module's ``__all__``
+(else its public names), and for each class the public methods it defines, plus ``forward``. Every
+one must have an entry in ``CASES`` (bad calls), take no arguments, or be listed in ``EXEMPT`` with a
+reason, or ``test_every_public_callable_has_an_entry`` fails: a new function cannot be forgotten.
+
+Each bad call must raise ``TypeError`` (wrong type) or ``ValueError`` (wrong value, shape, size,
+NaN/inf, empty, mismatched lengths, unknown device), the convention of ``dlext.validate``, with a
+message naming the argument, raised by dlext's own code (the innermost frame is in ``src/dlext``),
+within ``TIMEOUT_S`` seconds: never a number, a hang, or a RuntimeError from deep inside torch.
+Deliberate exceptions are marked ``deep_ok=True`` with a comment saying why.
+"""
+import inspect
+import math
+import pkgutil
+import re
+import signal
+import time
+from contextlib import contextmanager
+from dataclasses import dataclass
+from importlib import import_module
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+import dlext
+from dlext import autoencoders as ae
+from dlext import conv, data, gan, kl, metrics, optim, sample_quality as sq, train, validate
+
+DLEXT_DIR = str(Path(dlext.__file__).resolve().parent)
+TIMEOUT_S = 30
+
+# Subpackages with their own API and tests, walked by other tests: reported, not silently skipped.
+SUBPACKAGES = {"dlext.homework": "grading machinery, tested by tests/test_homework.py",
+               "dlext.exercises": "chapter self-checks that take a student's answer, tested by test_homework.py"}
+
+
+@dataclass
+class Case:
+    call: Callable[[], Any]
+    error: type
+    names: str  # a regex that the message must contain: the bad argument's name
+    deep_ok: bool = False  # deliberate: the error comes from torch on dlext's behalf (say why where used)
+
+
+def bad(f: Callable, *args: Any, raises: type = ValueError, names: str, deep_ok: bool = False, **kwargs: Any) -> Case:
+    """A bad call ``f(*args, **kwargs)`` that must raise ``raises`` with ``names`` in its message."""
+    return Case(lambda: f(*args, **kwargs), raises, names, deep_ok)
+
+
+# Small, valid inputs; each case below spoils one argument.
+CPU = torch.device("cpu")
+NAN, INF = float("nan"), float("inf")
+IMG = torch.rand(4, 1, 28, 28)  # (B, 1, 28, 28) images in [0, 1]
+IMG_NAN = IMG.clone()
+IMG_NAN[0, 0, 0, 0] = NAN
+EMPTY_IMG = torch.zeros(0, 1, 28, 28)
+X2 = torch.randn(6, 2)  # (N, 2) points
+Y3 = torch.tensor([0, 1, 2, 0, 1, 2])  # (N,) labels of 3 classes
+P = torch.tensor([0.25, 0.75])
+
+
+def _clf() -> nn.Module:
+    return nn.Linear(2, 3)
+
+
+def _params() -> list[nn.Parameter]:
+    return [nn.Parameter(torch.zeros(3))]
+
+
+def _gan_pair() -> tuple:
+    G, D = gan.Generator(), gan.Discriminator()
+    return G, D, torch.optim.SGD(G.parameters(), lr=0.1), torch.optim.SGD(D.parameters(), lr=0.1)
+
+
+def _cgan_pair() -> tuple:
+    G, D = gan.ConditionalDCGenerator(latent_dim=4, width=2), gan.ConditionalDCDiscriminator(width=2)
+    return G, D, torch.optim.SGD(G.parameters(), lr=0.1), torch.optim.SGD(D.parameters(), lr=0.1)
+
+
+MLP_AE, CONV_AE, VAE = ae.MLPAutoencoder(4, hidden=(8,)), ae.ConvAutoencoder(4, channels=(2, 2)), ae.VAE(4, hidden=8)
+TOY_G, TOY_D = gan.Generator(), gan.Discriminator()
+DC_G, DC_D = gan.DCGenerator(latent_dim=4, width=2), gan.DCDiscriminator(width=2)
+C_G, C_D = gan.ConditionalDCGenerator(latent_dim=4, width=2), gan.ConditionalDCDiscriminator(width=2)
+CLASSIFIER = sq.MNISTClassifier(feature_dim=8)
+RING, CENTRES = gan.ring_of_gaussians(50, generator=torch.Generator().manual_seed(0))
+
+# One entry per public callable: "module.name" or "module.Class.method" -> bad calls.
+CASES: dict[str, list[Case]] = {
+    "dlext.seed": [bad(dlext.seed, 1.5, raises=TypeError, names="seed"), bad(dlext.seed, -1, names="seed")],
+    # --- train
+    "train.batches": [bad(train.batches, 10, 0, names="batch_size"),  # at the call, not at the first next()
+                      bad(train.batches, 10, True, raises=TypeError, names="batch_size"),
+                      bad(train.batches, -1, 2, names="n")],
+    "train.fit": [bad(train.fit, _clf(), 10, lambda i: None, batch_size=0, progress=False, names="batch_size"),
+                  bad(train.fit, _clf(), 0, lambda i: None, progress=False, names="n"),
+                  bad(train.fit, _clf(), 10, lambda i: None, lr=-1.0, progress=False, names="lr"),
+                  bad(train.fit, _clf(), 10, "loss", raises=TypeError, names="batch_loss"),
+                  bad(train.fit, "model", 10, lambda i: None, raises=TypeError, names="model")],
+    "train.train_classifier": [
+        bad(train.train_classifier, _clf(), X2, Y3[:5], device=CPU, names="X.*y"),
+        bad(train.train_classifier, _clf(), X2[:0], Y3[:0], device=CPU, names="X"),
+        bad(train.train_classifier, _clf(), X2, Y3, device=CPU, epochs=0, names="epochs"),
+        bad(train.train_classifier, _clf(), X2 * NAN, Y3, device=CPU, names="X"),
+        bad(train.train_classifier, _clf(), X2, Y3, device=3, raises=TypeError, names="device")],
+    "train.predict_proba": [bad(train.predict_proba, _clf(), X2, device=CPU, batch_size=0, names="batch_size"),
+                            bad(train.predict_proba, _clf(), X2.tolist(), device=CPU, raises=TypeError, names="X"),
+                            bad(train.predict_proba, _clf(), X2, device="gpu", names="device")],
+    "train.accuracy": [bad(train.accuracy, _clf(), X2, Y3[:, None], device=CPU, names="y"),
+                       bad(train.accuracy, _clf(), X2, Y3.float(), device=CPU, raises=TypeError, names="y"),
+                       bad(train.accuracy, _clf(), X2[:0], Y3[:0], device=CPU, names="X")],
+    # --- autoencoders
+    "autoencoders.MLPAutoencoder": [bad(ae.MLPAutoencoder, 0, names="code_dim"),
+                                    bad(ae.MLPAutoencoder, 4, linear="no", raises=TypeError, names="linear"),
+                                    bad(ae.MLPAutoencoder, 4, hidden=(8, -1), names="hidden")],
+    "autoencoders.MLPAutoencoder.encode": [bad(MLP_AE.encode, torch.zeros(2, 3, 32, 32), names="x")],
+    "autoencoders.MLPAutoencoder.decode": [bad(MLP_AE.decode, torch.zeros(2, 5), names="z")],
+    "autoencoders.MLPAutoencoder.forward": [bad(MLP_AE, IMG.tolist(), raises=TypeError, names="x")],
+    "autoencoders.ConvAutoencoder": [bad(ae.ConvAutoencoder, True, raises=TypeError, names="code_dim"),
+                                     bad(ae.ConvAutoencoder, 4, channels=(0, 2), names=r"channels\[0\]")],
+    "autoencoders.ConvAutoencoder.encode": [bad(CONV_AE.encode, torch.zeros(2, 28, 28), names="x")],
+    "autoencoders.ConvAutoencoder.decode": [bad(CONV_AE.decode, torch.zeros(2, 5), names="z")],
+    "autoencoders.ConvAutoencoder.forward": [bad(CONV_AE, IMG.long(), raises=TypeError, names="x")],
+    "autoencoders.VAE": [bad(ae.VAE, latent_dim=2.5, raises=TypeError, names="latent_dim"),
+                         bad(ae.VAE, hidden=0, names="hidden")],
+    "autoencoders.VAE.encode": [bad(VAE.encode, torch.zeros(2, 783), names="x")],
+    "autoencoders.VAE.decode": [bad(VAE.decode, torch.zeros(2, 3), names="z")],
+    "autoencoders.VAE.forward": [bad(VAE, "images", raises=TypeError, names="x")],
+    "autoencoders.vae_loss": [bad(ae.vae_loss, IMG, IMG[:2], torch.zeros(4, 2), torch.zeros(4, 2), names="x_logits"),
+                              bad(ae.vae_loss, IMG, IMG, torch.zeros(4, 2), torch.zeros(4, 3), names="logvar"),
+                              bad(ae.vae_loss, IMG_NAN, IMG, torch.zeros(4, 2), torch.zeros(4, 2), names="x"),
+                              bad(ae.vae_loss, IMG, IMG, torch.full((4, 2), NAN), torch.zeros(4, 2), names="mu")],
+    "autoencoders.train_autoencoder": [
+        bad(ae.train_autoencoder, MLP_AE, IMG, device=CPU, l1=-1.0, progress=False, names="l1"),
+        bad(ae.train_autoencoder, MLP_AE, EMPTY_IMG, device=CPU, progress=False, names="X"),
+        bad(ae.train_autoencoder, MLP_AE, IMG_NAN, device=CPU, progress=False, names="X"),
+        bad(ae.train_autoencoder, MLP_AE, IMG, device=CPU, corrupt=0.2, raises=TypeError, names="corrupt"),
+        bad(ae.train_autoencoder, _clf(), IMG, device=CPU, raises=TypeError, names="model")],
+    "autoencoders.train_vae": [bad(ae.train_vae, MLP_AE, IMG, device=CPU, raises=TypeError, names="model"),
+                               bad(ae.train_vae, VAE, IMG, device=CPU, batch_size=-3, progress=False,
+                                   names="batch_size")],
+    "autoencoders.reconstruct": [bad(ae.reconstruct, MLP_AE, IMG[:, 0], device=CPU, names="X"),
+                                 bad(ae.reconstruct, MLP_AE, IMG, device=CPU, batch_size=0, names="batch_size")],
+    "autoencoders.reconstruction_mse": [bad(ae.reconstruction_mse, MLP_AE, EMPTY_IMG, device=CPU, names="X"),
+                                        bad(ae.reconstruction_mse, "ae", IMG, device=CPU, raises=TypeError,
+                                            names="model")],
+    "autoencoders.negative_elbo": [bad(ae.negative_elbo, VAE, IMG_NAN, device=CPU, names="X"),
+                                   bad(ae.negative_elbo, VAE, IMG, device=CPU, generator=0, raises=TypeError,
+                                       names="generator")],
+    "autoencoders.precision_at_k": [
+        bad(ae.precision_at_k, X2, Y3[:, None], X2, Y3, names="query_labels"),
+        bad(ae.precision_at_k, X2[:0], Y3[:0], X2, Y3, names="queries"),
+        bad(ae.precision_at_k, X2, Y3, X2, Y3, k=3, metric="hamming", names="hamming"),
+        bad(ae.precision_at_k, X2, Y3, X2, Y3, k=7, names="k"),
+        bad(ae.precision_at_k, X2, Y3, X2[:, :1], Y3, names="width"),
+        bad(ae.precision_at_k, X2, Y3, X2, Y3, metric="cosine", names="metric")],
+    # --- gan
+    "gan.Generator": [bad(gan.Generator, latent_dim=0, names="latent_dim"),
+                      bad(gan.Generator, hidden="64", raises=TypeError, names="hidden")],
+    "gan.Generator.forward": [bad(TOY_G, torch.zeros(3, 5), names="z")],
+    "gan.Discriminator": [bad(gan.Discriminator, data_dim=-2, names="data_dim")],
+    "gan.Discriminator.forward": [bad(TOY_D, torch.zeros(3), names="x")],
+    "gan.DCGenerator": [bad(gan.DCGenerator, width=0, names="width"),
+                        bad(gan.DCGenerator, num_classes=-1, names="num_classes")],
+    "gan.DCGenerator.forward": [bad(DC_G, torch.zeros(3, 5), names="noise"),
+                                bad(DC_G, np.zeros((3, 4)), raises=TypeError, names="z")],
+    "gan.DCDiscriminator": [bad(gan.DCDiscriminator, width=1.5, raises=TypeError, names="width")],
+    "gan.DCDiscriminator.features": [bad(DC_D.features, torch.zeros(2, 28, 28), names="images")],
+    "gan.DCDiscriminator.forward": [bad(DC_D, [[0.0]], raises=TypeError, names="x")],
+    "gan.ConditionalDCGenerator": [bad(gan.ConditionalDCGenerator, num_classes=0, names="num_classes")],
+    "gan.ConditionalDCGenerator.forward": [
+        bad(C_G, torch.zeros(2, 4), torch.tensor([3, 12]), names="labels"),
+        bad(C_G, torch.zeros(2, 4), torch.tensor([3, 1, 2]), names="labels"),
+        bad(C_G, torch.zeros(2, 4), torch.tensor([0.0, 1.0]), raises=TypeError, names="labels")],
+    "gan.ConditionalDCDiscriminator": [bad(gan.ConditionalDCDiscriminator, num_classes=False, raises=TypeError,
+                                           names="num_classes")],
+    "gan.ConditionalDCDiscriminator.forward": [bad(C_D, IMG, torch.tensor([0, 1, 2, -1]), names="labels")],
+    "gan.discriminator_loss": [bad(gan.discriminator_loss, torch.zeros(0), torch.zeros(3), names="real_logits"),
+                               bad(gan.discriminator_loss, torch.zeros(3), torch.full((3,), NAN),
+                                   names="fake_logits")],
+    "gan.generator_loss": [bad(gan.generator_loss, torch.zeros(3), "minimax", names="kind"),
+                           bad(gan.generator_loss, [0.0], raises=TypeError, names="fake_logits")],
+    "gan.train_step": [bad(gan.train_step, *_gan_pair(), X2, d_steps=0, names="d_steps"),
+                       bad(gan.train_step, *_gan_pair(), X2, loss="wasserstein", names="loss"),
+                       bad(gan.train_step, *_gan_pair(), X2 * INF, names="real"),
+                       bad(gan.train_step, *_gan_pair()[:3], "opt", X2, raises=TypeError, names="opt_d")],
+    "gan.train_step_conditional": [bad(gan.train_step_conditional, *_cgan_pair(), IMG, torch.arange(3),
+                                       names="labels"),
+                                   bad(gan.train_step_conditional, *_cgan_pair(), IMG, torch.tensor([0, 1, 2, 10]),
+                                       names="labels")],
+    "gan.ema_copy": [bad(gan.ema_copy, "G", raises=TypeError, names="model")],
+    "gan.ema_update": [bad(gan.ema_update, gan.Generator(), gan.Generator(hidden=32), names="architecture"),
+                       bad(gan.ema_update, gan.Generator(), nn.Sequential(), names="architecture"),
+                       bad(gan.ema_update, gan.Generator(), gan.Generator(), decay=1.0, names="decay")],
+    "gan.refresh_batchnorm": [bad(gan.refresh_batchnorm, DC_G, device=CPU, batches=0, names="batches"),
+                              bad(gan.refresh_batchnorm, _clf(), device=CPU, raises=TypeError, names="G")],
+    "gan.sample": [bad(gan.sample, TOY_G, 0, device=CPU, names="n"),
+                   bad(gan.sample, TOY_G, 3, device=CPU, z=torch.zeros(3, 5), names="z"),
+                   bad(gan.sample, C_G, 2, device=CPU, labels=torch.tensor([1, 12]), names="labels"),
+                   bad(gan.sample, C_G, 2, device=CPU, names="labels")],
+    "gan.ring_of_gaussians": [bad(gan.ring_of_gaussians, 10, modes=0, names="modes"),
+                              bad(gan.ring_of_gaussians, 10, std=-0.1, names="std"),
+                              bad(gan.ring_of_gaussians, 2.5, raises=TypeError, names="n")],
+    "gan.modes_covered": [bad(gan.modes_covered, RING[:0], CENTRES, names="points"),
+                          bad(gan.modes_covered, RING, CENTRES[:, :1], names="width"),
+                          bad(gan.modes_covered, RING, CENTRES, std=0.0, names="std"),
+                          bad(gan.modes_covered, RING, CENTRES, min_share=0.0, names="min_share")],
+    "gan.grad_reverse": [bad(gan.grad_reverse, X2, "a", raises=TypeError, names="scale"),
+                         bad(gan.grad_reverse, X2, NAN, names="scale"),
+                         bad(gan.grad_reverse, 1.0, raises=TypeError, names="x")],
+    # --- kl
+    "kl.entropy": [bad(kl.entropy, [0.5, 0.6], names="p"), bad(kl.entropy, "p", raises=TypeError, names="p:"),
+                   bad(kl.entropy, P, validate="yes", raises=TypeError, names="validate")],
+    "kl.cross_entropy": [bad(kl.cross_entropy, P, [1.0, 0.0, 0.0], names="p and q")],
+    "kl.kl_divergence": [bad(kl.kl_divergence, P, [NAN, 1.0], names="q"),
+                         bad(kl.kl_divergence, P, torch.tensor([1j, 0j]), raises=TypeError, names="q:"),
+                         bad(kl.kl_divergence, P, torch.zeros(2, 0), names="q")],
+    "kl.js_divergence": [bad(kl.js_divergence, [-0.5, 1.5], P, names="p")],
+    "kl.gaussian_kl": [bad(kl.gaussian_kl, 0.0, -1.0, 0.0, 1.0, names="sigma_p"),
+                       bad(kl.gaussian_kl, torch.zeros(3), 1.0, torch.zeros(2), 1.0, names="mu_p")],
+    "kl.kl_to_standard_normal": [bad(kl.kl_to_standard_normal, torch.zeros(3), torch.zeros(2), names="logvar"),
+                                 bad(kl.kl_to_standard_normal, [NAN], [0.0], names="mu")],
+    # --- conv
+    "conv.output_size": [bad(conv.output_size, 0, 3, names="N"), bad(conv.output_size, 5, 3.0, raises=TypeError,
+                                                                     names="F"),
+                         bad(conv.output_size, 5, 3, strict="no", raises=TypeError, names="strict")],
+    "conv.param_count": [bad(conv.param_count, 3, 3, -1, names="K"),
+                         bad(conv.param_count, 3, 3, 4, bias=1, raises=TypeError, names="bias")],
+    "conv.receptive_field": [bad(conv.receptive_field, [(3, 0)], names="s of layer 0"),
+                             bad(conv.receptive_field, "33", raises=TypeError, names="layers")],
+    "conv.summary": [bad(conv.summary, nn.Linear(2, 2), (2,), raises=TypeError, names="Sequential"),
+                     bad(conv.summary, nn.Sequential(nn.Linear(2, 2)), (0,), names=r"input_shape\[0\]"),
+                     bad(conv.summary, nn.Sequential(nn.Linear(2, 2)), (2,), device=0, raises=TypeError,
+                         names="device")],
+    "conv.from_spec": [bad(conv.from_spec, [("conv", 8, 3, 1)], (1, 8, 8), names=r"spec\[0\]"),
+                       bad(conv.from_spec, [("conv", 8, -3, 1, 0)], (1, 8, 8), names=r"spec\[0\]\[2\]"),
+                       bad(conv.from_spec, "conv", (1, 8, 8), raises=TypeError, names="spec"),
+                       bad(conv.from_spec, [("fc", 10)], (1, 8), names="input_shape")],
+    # --- optim (the classes check every hyper-parameter; torch.optim.Optimizer checks params)
+    "optim.SGD": [bad(optim.SGD, _params(), lr=-0.1, names="lr"),
+                  bad(optim.SGD, _params(), momentum="0.9", raises=TypeError, names="momentum"),
+                  # deliberate: torch.optim.Optimizer.__init__ refuses an empty parameter list itself
+                  bad(optim.SGD, [], names="parameter list", deep_ok=True)],
+    "optim.AdaGrad": [bad(optim.AdaGrad, _params(), eps=0.0, names="eps")],
+    "optim.RMSprop": [bad(optim.RMSprop, _params(), alpha=1.0, names="alpha"),
+                      bad(optim.RMSprop, _params(), centered=1, raises=TypeError, names="centered")],
+    "optim.Adadelta": [bad(optim.Adadelta, _params(), rho=INF, names="rho")],
+    "optim.Adam": [bad(optim.Adam, _params(), betas=(0.9, 1.0), names=r"betas\[1\]"),
+                   bad(optim.Adam, _params(), lr=NAN, names="lr"),
+                   bad(optim.Adam, _params(), betas=0.9, raises=TypeError, names="betas")],
+    # --- sample_quality
+    "sample_quality.MNISTClassifier": [bad(sq.MNISTClassifier, feature_dim=0, names="feature_dim")],
+    "sample_quality.MNISTClassifier.features": [bad(CLASSIFIER.features, IMG[:, 0], names="x")],
+    "sample_quality.MNISTClassifier.forward": [bad(CLASSIFIER, IMG.numpy(), raises=TypeError, names="x")],
+    "sample_quality.gaussian_frechet": [bad(sq.gaussian_frechet, [0.0], -np.eye(1), [0.0], np.eye(1),
+                                            names="S1"),
+                                        bad(sq.gaussian_frechet, [NAN], np.eye(1), [0.0], np.eye(1), names="mu1"),
+                                        bad(sq.gaussian_frechet, ["a"], np.eye(1), [0.0], np.eye(1),
+                                            raises=TypeError, names="mu1")],
+    "sample_quality.frechet_rounding_bound": [bad(sq.frechet_rounding_bound, np.eye(2), np.eye(3), names="S1"),
+                                              bad(sq.frechet_rounding_bound, "S", np.eye(1), raises=TypeError,
+                                                  names="S1")],
+    "sample_quality.frechet_distance": [bad(sq.frechet_distance, X2, X2[:, :1], names=r"\(N, d\)"),
+                                        bad(sq.frechet_distance, X2[:1], X2, names="2 rows"),
+                                        bad(sq.frechet_distance, X2 * NAN, X2, names="feats_a")],
+    "sample_quality.features": [bad(sq.features, CLASSIFIER, IMG_NAN, device=CPU, names="X"),
+                                bad(sq.features, _clf(), IMG, device=CPU, raises=TypeError, names="classifier")],
+    "sample_quality.sample_quality": [
+        bad(sq.sample_quality, IMG[:, 0], CLASSIFIER, device=CPU, names="samples"),
+        bad(sq.sample_quality, IMG, CLASSIFIER, device=CPU, labels=torch.arange(3), names="labels"),
+        bad(sq.sample_quality, IMG, CLASSIFIER, device=CPU, min_share=2.0, names="min_share")],
+    # --- metrics, data (data.py checks its own arguments)
+    "metrics.record": [bad(metrics.record, 3, 1.0, raises=TypeError, names="key"),
+                       bad(metrics.record, "a.b", NAN, names="a.b")],
+    "data.fetch": [bad(data.fetch, "no/such/file", names="data file")],
+    "data.load_mnist": [bad(data.load_mnist, "yes", raises=TypeError, names="train")],
+    # --- validate (the checks themselves)
+    "validate.integer": [bad(validate.integer, "k", True, raises=TypeError, names="k"),
+                         bad(validate.integer, "k", 5, maximum=4, names="k")],
+    "validate.positive_int": [bad(validate.positive_int, "n", 0, names="n")],
+    "validate.number": [bad(validate.number, "lr", NAN, names="lr"),
+                        bad(validate.number, "lr", "1", raises=TypeError, names="lr")],
+    "validate.probability": [bad(validate.probability, "p", 1.5, names="p")],
+    "validate.flag": [bad(validate.flag, "shuffle", 1, raises=TypeError, names="shuffle")],
+    "validate.choice": [bad(validate.choice, "metric", "x", ("a", "b"), names="metric")],
+    "validate.tensor": [bad(validate.tensor, "X", X2, ndim=3, names="X"),
+                        bad(validate.tensor, "X", X2 * INF, names="X")],
+    "validate.same_length": [bad(validate.same_length, X=X2, y=Y3[:2], names="X has 6")],
+    "validate.labels": [bad(validate.labels, "y", Y3, 2, names="y")],
+    "validate.module": [bad(validate.module, "model", 3, raises=TypeError, names="model")],
+    "validate.device": [bad(validate.device, "device", "gpu", names="device")],
+    "validate.evaluating": [bad(lambda: validate.evaluating(_clf(), "nowhere").__enter__(), names="device"),
+                            bad(lambda: validate.evaluating("model", CPU).__enter__(), raises=TypeError,
+                                names="model")],
+    "validate.batched": [bad(validate.batched, _clf(), X2, device=CPU, batch_size=0, names="batch_size")],
+}
+
+# Public callables that take arguments but need no bad-input cases, with the reason.
+EXEMPT = {
+    "conv.Summary": "a frozen dataclass of LayerRows that conv.summary builds; not called with user input",
+    "conv.LayerRow": "a frozen dataclass record that conv.summary builds; not called with user input",
+    "data.RemoteFile": "a record of a dataset file's URL and checksum, built in data.py's own table",
+    "data.DataError": "an exception class; its argument is the message",
+}
+
+
+def _public_callables() -> dict[str, Any]:
+    """Every public callable of dlext: module-level functions and classes, and classes' public methods."""
+    modules = [dlext] + [import_module(f"dlext.{m.name}") for m in pkgutil.iter_modules(dlext.__path__)
+                         if not m.ispkg]
+    found: dict[str, Any] = {}
+    for module in modules:
+        prefix = "dlext" if module is dlext else module.__name__.removeprefix("dlext.")
+        names = getattr(module, "__all__", None) or [n for n in vars(module) if not n.startswith("_")]
+        for name in names:
+            obj = getattr(module, name)
+            if not callable(obj) or not getattr(obj, "__module__", "").startswith("dlext"):
+                continue  # constants (conv.ALEXNET), imported names (torch, Tensor)
+            found[f"{prefix}.{name}"] = obj
+            if inspect.isclass(obj):
+                for attr, fn in vars(obj).items():
+                    # defined in this class (torch's LR schedulers patch a wrapped step onto optimizer classes)
+                    own = getattr(fn, "__qualname__", "") == f"{obj.__name__}.{attr}"
+                    if inspect.isfunction(fn) and own and (not attr.startswith("_") or attr == "forward"):
+                        found[f"{prefix}.{name}.{attr}"] = fn
+    return found
+
+
+def _takes_arguments(key: str, obj: Any) -> bool:
+    try:
+        params = list(inspect.signature(obj).parameters.values())
+    except (TypeError, ValueError):
+        return True
+    if key.count(".") == 2:  # a method: self does not count
+        params = params[1:]
+    return bool(params)
+
+
+def test_every_public_callable_has_an_entry(record_property):
+    public = _public_callables()
+    no_args = sorted(k for k, obj in public.items() if not _takes_arguments(k, obj))
+    missing = sorted(k for k in public if k not in CASES and k not in EXEMPT and k not in no_args)
+    stale = sorted(k for k in [*CASES, *EXEMPT] if k not in public)
+    covered = [k for k in public if k in CASES]
+    # tests/conftest.py prints this line at the end of the run (also under pytest-xdist)
+    record_property("bad_input_battery", f"bad-input battery: {len(public)} public callables of dlext; {len(covered)} covered by "
+                  f"{sum(len(CASES[k]) for k in covered)} bad calls; {len(no_args)} take no arguments "
+                  f"({', '.join(no_args)}); {len(EXEMPT)} exempt ({', '.join(EXEMPT)}); "
+                  f"subpackages walked elsewhere: {', '.join(SUBPACKAGES)}"
+                    + (f"; MISSING ENTRIES: {', '.join(missing)}" if missing else ""))
+    assert not missing, (f"public callables without bad-input cases: {missing}; add an entry to CASES in "
+                         "tests/test_bad_input.py (see CONTRIBUTING.md)")
+    assert not stale, f"entries for names that are not public callables of dlext (renamed?): {stale}"
+    assert {m for m in SUBPACKAGES} == {f"dlext.{m.name}" for m in pkgutil.iter_modules(dlext.__path__) if m.ispkg}
+
+
+@contextmanager
+def _deadline(seconds: int):
+    """Fail a call that hangs (SIGALRM, main thread); pytest-timeout's own alarm is put back afterwards."""
+    def on_alarm(signum, frame):
+        raise TimeoutError(f"no answer within {seconds} s")
+    old_handler = signal.signal(signal.SIGALRM, on_alarm)
+    old_left, _ = signal.setitimer(signal.ITIMER_REAL, seconds)
+    start = time.monotonic()
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, old_handler)
+        if old_left:  # re-arm the outer timer with what is left of it
+            signal.setitimer(signal.ITIMER_REAL, max(old_left - (time.monotonic() - start), 1e-3))
+
+
+@pytest.mark.parametrize("key, i", [(k, i) for k, cases in CASES.items() for i in range(len(cases))],
+                         ids=[f"{k}-{i}" for k, cases in CASES.items() for i in range(len(cases))])
+def test_bad_input_is_refused_with_a_clear_error(key, i):
+    case = CASES[key][i]
+    with _deadline(TIMEOUT_S):
+        with pytest.raises((TypeError, ValueError)) as info:
+            result = case.call()
+            pytest.fail(f"{key} returned {result!r:.200} instead of raising")  # noqa: B023
+    err = info.value
+    assert isinstance(err, case.error), f"{key}: expected {case.error.__name__}, got {type(err).__name__}: {err}"
+    assert re.search(case.names, str(err)), f"{key}: the message should name {case.names!r}: {err}"
+    if not case.deep_ok:
+        origin = str(Path(info.traceback[-1].path).resolve())
+        assert origin.startswith(DLEXT_DIR), f"{key}: raised from {origin}, not by dlext's own checks: {err}"
