@@ -30,7 +30,7 @@ from torch import nn
 
 import dlext
 from dlext import autoencoders as ae
-from dlext import conv, data, gan, kl, metrics, optim, sample_quality as sq, train, validate
+from dlext import book, conv, data, gan, interactive, kl, metrics, optim, rnn, sample_quality as sq, train, validate
 
 DLEXT_DIR = str(Path(dlext.__file__).resolve().parent)
 TIMEOUT_S = 30
@@ -63,6 +63,16 @@ EMPTY_IMG = torch.zeros(0, 1, 28, 28)
 X2 = torch.randn(6, 2)  # (N, 2) points
 Y3 = torch.tensor([0, 1, 2, 0, 1, 2])  # (N,) labels of 3 classes
 P = torch.tensor([0.25, 0.75])
+
+
+def _figure(**params):
+    import matplotlib.pyplot as plt
+    return plt.figure()
+
+
+RNN_CELL, LSTM_CELL = rnn.RNNCell(3, 5), rnn.LSTMCell(3, 5)
+VOCAB = rnn.Vocab(["a b c", "a b"])
+SEQ_CLF = rnn.RecurrentClassifier(10)
 
 
 def _clf() -> nn.Module:
@@ -298,6 +308,41 @@ CASES: dict[str, list[Case]] = {
                             bad(lambda: validate.evaluating("model", CPU).__enter__(), raises=TypeError,
                                 names="model")],
     "validate.batched": [bad(validate.batched, _clf(), X2, device=CPU, batch_size=0, names="batch_size")],
+    # --- book, interactive
+    "book.glue": [bad(book.glue, "two words", 1.0, names="glue name"), bad(book.glue, 3, 1.0, names="glue name")],
+    "interactive.explore": [bad(interactive.explore, "plot", a=[1], raises=TypeError, names="draw"),
+                            bad(interactive.explore, _figure, static=True, names="parameter grid"),
+                            bad(interactive.explore, _figure, static=True, a=[], names="'a'"),
+                            bad(interactive.explore, _figure, static=True, a=3, raises=TypeError, names="'a'"),
+                            bad(interactive.explore, _figure, static=True, dpi=0, a=[1], names="dpi")],
+    "interactive.load_quiz": [bad(interactive.load_quiz, "../etc", names="quiz name"),
+                              bad(interactive.load_quiz, "no_such_chapter", names="no quiz named")],
+    "interactive.quiz": [bad(interactive.quiz, 3, names="quiz name")],
+    # --- rnn
+    "rnn.tokenize": [bad(rnn.tokenize, 3, raises=TypeError, names="text")],
+    "rnn.RNNCell": [bad(rnn.RNNCell, 0, 3, names="input_size"), bad(rnn.RNNCell, 3, 2.5, raises=TypeError,
+                                                                      names="hidden_size")],
+    "rnn.RNNCell.forward": [bad(RNN_CELL, torch.zeros(2, 4), names="x"), bad(RNN_CELL, torch.zeros(0, 3), names="x"),
+                            bad(RNN_CELL, [[0.0] * 3], raises=TypeError, names="x"),
+                            bad(RNN_CELL, torch.zeros(2, 3), torch.zeros(3, 5), names="h")],
+    "rnn.LSTMCell": [bad(rnn.LSTMCell, 3, 0, names="hidden_size")],
+    "rnn.LSTMCell.forward": [bad(LSTM_CELL, torch.zeros(2, 4), names="x"),
+                             bad(LSTM_CELL, torch.zeros(2, 3), torch.zeros(2, 5), raises=TypeError, names="pair")],
+    "rnn.Vocab": [bad(rnn.Vocab, "a text", raises=TypeError, names="texts"),
+                  bad(rnn.Vocab, ["a b"], min_count=0, names="min_count")],
+    "rnn.Vocab.encode": [bad(VOCAB.encode, 3, raises=TypeError, names="text")],
+    "rnn.Vocab.decode": [bad(VOCAB.decode, [999], names="out of range"),
+                         bad(VOCAB.decode, [1.5], raises=TypeError, names="ids")],
+    "rnn.pad_batch": [bad(rnn.pad_batch, [], names="seqs"), bad(rnn.pad_batch, [[1], []], names="sequence 1"),
+                      bad(rnn.pad_batch, "12", raises=TypeError, names="seqs"),
+                      bad(rnn.pad_batch, [[1]], max_len=0, names="max_len")],
+    "rnn.RecurrentClassifier": [bad(rnn.RecurrentClassifier, 10, kind="transformer", names="kind"),
+                                bad(rnn.RecurrentClassifier, 10, dropout=1.0, names="dropout"),
+                                bad(rnn.RecurrentClassifier, 0, names="vocab_size")],
+    "rnn.RecurrentClassifier.forward": [bad(SEQ_CLF, torch.tensor([[2, 99]]), names="out of range"),
+                                        bad(SEQ_CLF, torch.zeros(2, 3), raises=TypeError, names="ids"),
+                                        bad(SEQ_CLF, torch.zeros(2, 3, dtype=torch.long), names="padding"),
+                                        bad(SEQ_CLF, torch.zeros(0, 3, dtype=torch.long), names="ids")],
 }
 
 # Public callables that take arguments but need no bad-input cases, with the reason.

@@ -1,4 +1,6 @@
 """dlext.rnn against PyTorch's cells, and the vocabulary, padding and classifier on edge cases."""
+import re
+
 import pytest
 import torch
 from torch import nn
@@ -57,11 +59,12 @@ def test_cells_reject_bad_input(cell):
         cell(torch.zeros(2, 3), torch.zeros(5, 4) if isinstance(cell, rnn.RNNCell) else (torch.zeros(5, 4),) * 2)
 
 
-@pytest.mark.parametrize("size", [0, -1, 2.5, True])
-def test_cells_reject_bad_sizes(size):
-    with pytest.raises(ValueError, match=f"hidden_size must be a positive int, got {size!r}"):
+@pytest.mark.parametrize("size, error", [(0, ValueError), (-1, ValueError), (2.5, TypeError), (True, TypeError)])
+def test_cells_reject_bad_sizes(size, error):
+    # dlext.validate's convention: TypeError for a non-int (True included), ValueError for an int below 1
+    with pytest.raises(error, match=f"hidden_size .*{re.escape(repr(size))}"):
         rnn.LSTMCell(3, size)
-    with pytest.raises(ValueError, match=f"input_size must be a positive int, got {size!r}"):
+    with pytest.raises(error, match=f"input_size .*{re.escape(repr(size))}"):
         rnn.RNNCell(size, 3)
 
 

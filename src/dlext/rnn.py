@@ -8,6 +8,8 @@ import torch
 from torch import Tensor, nn
 from torch.nn.utils.rnn import pack_padded_sequence
 
+from dlext import validate
+
 PAD, UNK = "<pad>", "<unk>"
 _TOKEN = re.compile(r"[\w']+|[^\w\s]")  # words (with inner apostrophes: "isn't") or single punctuation marks
 
@@ -29,9 +31,8 @@ def _check_input(x: Tensor, size: int, name: str = "x") -> None:
 
 
 def _check_sizes(input_size: int, hidden_size: int) -> None:
-    for name, value in (("input_size", input_size), ("hidden_size", hidden_size)):
-        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-            raise ValueError(f"{name} must be a positive int, got {value!r}")
+    validate.positive_int("input_size", input_size)  # TypeError for a non-int, ValueError below 1
+    validate.positive_int("hidden_size", hidden_size)
 
 
 class RNNCell(nn.Module):
