@@ -113,10 +113,11 @@ class _Handler(http.server.BaseHTTPRequestHandler):
     kinds: "ok"; "404"; "truncated" (promise twice the bytes, then hang up); "short" (send the first
     half of the body with a Content-Length that matches it, so HTTP sees a complete response);
     "slow" (wait SLOW seconds before answering); "trickle" (send the body in 256-byte pieces,
-    TRICKLE seconds apart).
+    TRICKLE seconds apart); "gated" (send half the body, then wait until ``gate`` is set).
     """
     routes: dict = {}
     hits: list = []
+    gate = threading.Event()
     SLOW = 5.0
     TRICKLE = 0.05
 
@@ -134,7 +135,12 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         self.send_header("Content-Length", str(len(body) * (2 if kind == "truncated" else 1)))
         self.end_headers()
         try:
-            if kind == "trickle":
+            if kind == "gated":
+                self.wfile.write(body[: len(body) // 2])
+                self.wfile.flush()
+                self.gate.wait(timeout=120)
+                self.wfile.write(body[len(body) // 2:])
+            elif kind == "trickle":
                 for start in range(0, len(body), 256):
                     self.wfile.write(body[start:start + 256])
                     self.wfile.flush()
@@ -159,6 +165,7 @@ def server():
     httpd.server_close()
     _Handler.routes.clear()
     _Handler.hits.clear()
+    _Handler.gate.clear()
 
 
 def _serve(monkeypatch, base, routes, kinds, payload=b"word1\tword2\t1.0\n"):
@@ -294,24 +301,37 @@ def test_bad_timeout_setting_is_a_value_error(tmp_path, monkeypatch, value):
 
 
 def _fetch_in_subprocess(relpath: str) -> subprocess.Popen:
-    """Another Python process (a second notebook) calling dlext.data.fetch with this test's settings."""
+    """Another Python process (a second notebook) calling dlext.data.fetch with this test's settings.
+
+    It prints "ready" once dlext is imported, just before it calls fetch, then the path it got.
+    """
     env = {**os.environ, "PYTHONPATH": str(ROOT / "src")}
-    code = f"from dlext import data; print(data.fetch({relpath!r}))"
+    code = f"from dlext import data; print('ready', flush=True); print(data.fetch({relpath!r}))"
     return subprocess.Popen([sys.executable, "-c", code], env=env, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True)
 
 
 def test_two_processes_downloading_the_same_file_take_turns(tmp_path, monkeypatch, server, shared_data):
     base, routes = server
-    body = _mirror(monkeypatch, tmp_path, base, routes, ["trickle"], shared=shared_data)  # ~1 s per download
-    procs = [_fetch_in_subprocess(LABELS) for _ in range(2)]
-    outs = [p.communicate(timeout=120) for p in procs]
+    body = _mirror(monkeypatch, tmp_path, base, routes, ["gated"], shared=shared_data)
+    first = _fetch_in_subprocess(LABELS)
+    deadline = time.monotonic() + 120
+    while not _Handler.hits:  # the first download has begun, and stalls halfway until the gate opens
+        assert time.monotonic() < deadline and first.poll() is None, "the first download never started"
+        time.sleep(0.05)
+    second = _fetch_in_subprocess(LABELS)
+    assert second.stdout.readline().strip() == "ready"
+    time.sleep(2.0)  # time enough for the second process to reach the server, were it not waiting its turn
+    hits_while_first_downloads = list(_Handler.hits)
+    _Handler.gate.set()
     target = tmp_path / "cache" / LABELS
-    for p, (out, err) in zip(procs, outs):
-        assert p.returncode == 0, err
-        assert out.strip() == str(target)
+    for proc in (first, second):
+        out, err = proc.communicate(timeout=120)
+        assert proc.returncode == 0, err
+        assert out.strip().splitlines()[-1] == str(target)
+    assert hits_while_first_downloads == [f"/m0/{LABELS}"], "the second process downloaded at the same time"
+    assert _Handler.hits == [f"/m0/{LABELS}"], "the second process downloaded again instead of using the file"
     assert _files(tmp_path) == [target] and target.read_bytes() == body
-    assert _Handler.hits == [f"/m0/{LABELS}"], "the second process downloaded again instead of waiting"
 
 
 def test_a_download_killed_midway_leaves_nothing_used_and_a_retry_succeeds(tmp_path, monkeypatch, server,
