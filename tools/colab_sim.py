@@ -250,11 +250,16 @@ cell = next(c for c in nb.cells if c.cell_type == "code")
 assert "colab-setup" in cell.metadata.get("tags", []), "the first code cell is not the Colab setup cell"
 cell.source, n = re.subn(r"git\+https://[^@\"']+@main", url + "@main", cell.source)
 assert n == 1, f"the setup cell names {n} git URLs, expected 1"
+# Record what the kernel imported before the chapter (IPython's own imports, google.colab) ...
+nb.cells.insert(0, nbformat.v4.new_code_cell("import sys as _s\n_preloaded = set(_s.modules)"))
+# ... and, at the end, the distributions that own each module the chapter imported since.
 nb.cells.append(nbformat.v4.new_code_cell(
-    "import json as _j, sys as _s, importlib.metadata as _m, dlext as _d\n"
+    "import json as _j, importlib.metadata as _m, dlext as _d\n"
     "_owners = _m.packages_distributions()\n"
-    "_dists = sorted({d for m in list(_s.modules) for d in _owners.get(m.split('.')[0], [])})\n"
-    "_j.dump({'dists': _dists, 'dlext': _d.__file__, 'colab': 'google.colab' in _s.modules, 'prefix': _s.prefix}, open(%r, 'w'))" % out))
+    "_new = [m.split('.')[0] for m in list(_s.modules) if m not in _preloaded]\n"
+    "_dists = sorted({d for m in _new for d in _owners.get(m, [])})\n"
+    "_j.dump({'dists': _dists, 'dlext': _d.__file__, 'colab': 'google.colab' in _preloaded, 'prefix': _s.prefix},"
+    " open(%r, 'w'))" % out))
 NotebookClient(nb, timeout=int(sys.argv[4]), kernel_name="python3").execute()
 '''
 
@@ -300,7 +305,7 @@ def run_chapter(notebook: Path, venv_dir: Path, clone: Path, mirror: str, log=pr
         problems.append(f"the setup cell installed more than {sorted(CELL_INSTALLS)}: {added}")
     if imports is not None:
         if not imports["colab"]:
-            problems.append("google.colab was not imported: the setup cell cannot have taken its Colab branch")
+            problems.append("google.colab was not imported at kernel start: the setup cell took its local branch")
         if Path(imports["prefix"]).resolve() != venv_dir.resolve():
             problems.append(f"the kernel ran in {imports['prefix']}, not in the simulated Colab {venv_dir}")
         if "site-packages" not in imports["dlext"]:
@@ -350,6 +355,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     notebooks = toc_chapters() if args.all else [p.resolve() for p in args.notebooks] or rotating_chapters()
     results = simulate(notebooks, rebuild=args.rebuild)
+    print(json.dumps(results, indent=1))
     for r in results:
         for p in r["problems"]:
             print(f"{r['chapter']}: {p}", file=sys.stderr)
