@@ -88,13 +88,14 @@ def test_colab_versions_parses_pins_and_urls(tmp_path):
 @pytest.mark.timeout(3600)
 def test_installing_dlext_that_needs_ipywidgets_8_would_be_caught(tmp_path):
     """The check has teeth: a dlext asking for ipywidgets>=8 (as it once did) would upgrade Colab's 7.7.1."""
-    venv_dir = colab_sim.build_venv()
     clone = colab_sim.clone_checkout(tmp_path / "repo")
     pyproject = clone / "pyproject.toml"
     pyproject.write_text(pyproject.read_text().replace('"ipywidgets>=7.7"', '"ipywidgets>=8"'))
     subprocess.run(["git", "-C", str(clone), "-c", "user.name=t", "-c", "user.email=t@localhost",
                     "commit", "-qam", "ipywidgets>=8"], check=True)
-    plan = colab_sim.planned_changes(venv_dir, f"dlext @ git+file://{clone}@main")
+    with colab_sim.venv_lock():
+        venv_dir = colab_sim.build_venv()
+        plan = colab_sim.planned_changes(venv_dir, f"dlext @ git+file://{clone}@main")
     assert plan["ipywidgets"][0] == "7.7.1" and plan["ipywidgets"][1].startswith("8.")
     assert set(plan) - {"dlext"}, plan
 

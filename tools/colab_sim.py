@@ -254,11 +254,13 @@ assert n == 1, f"the setup cell names {n} git URLs, expected 1"
 nb.cells.insert(0, nbformat.v4.new_code_cell("import sys as _s\n_preloaded = set(_s.modules)"))
 # ... and, at the end, the distributions that own each module the chapter imported since.
 nb.cells.append(nbformat.v4.new_code_cell(
-    "import json as _j, importlib.metadata as _m, dlext as _d\n"
+    "import json as _j, importlib.metadata as _m, resource as _r, dlext as _d\n"
+    "_cpu = [_r.getrusage(w) for w in (_r.RUSAGE_SELF, _r.RUSAGE_CHILDREN)]  # the kernel, and the cell's pip\n"
     "_owners = _m.packages_distributions()\n"
     "_new = [m.split('.')[0] for m in list(_s.modules) if m not in _preloaded]\n"
     "_dists = sorted({d for m in _new for d in _owners.get(m, [])})\n"
-    "_j.dump({'dists': _dists, 'dlext': _d.__file__, 'colab': 'google.colab' in _preloaded, 'prefix': _s.prefix},"
+    "_j.dump({'dists': _dists, 'dlext': _d.__file__, 'colab': 'google.colab' in _preloaded, 'prefix': _s.prefix,"
+    " 'kernel_cpu_s': sum(u.ru_utime + u.ru_stime for u in _cpu)},"
     " open(%r, 'w'))" % out))
 NotebookClient(nb, timeout=int(sys.argv[4]), kernel_name="python3").execute()
 '''
@@ -313,16 +315,18 @@ def run_chapter(notebook: Path, venv_dir: Path, clone: Path, mirror: str, log=pr
         foreign = [d for d in imports["dists"] if canonical(d) not in colab and canonical(d) not in added]
         if foreign:
             problems.append(f"the chapter imported packages neither Colab nor the setup cell provides: {foreign}")
-    result = {"chapter": notebook.name, "seconds": round(seconds, 1), "added": added, "changed": changed,
+    result = {"chapter": notebook.name, "seconds": round(seconds, 1),
+              "kernel_cpu_s": round(imports["kernel_cpu_s"], 1) if imports else None, "added": added, "changed": changed,
               "downloaded": cached, "problems": problems}
-    log(f"{notebook.name}: {'ok' if not problems else 'FAILED'} in {seconds:.0f} s; setup cell added {added}")
+    log(f"{notebook.name}: {'ok' if not problems else 'FAILED'} in {seconds:.0f} s"
+        f" ({result['kernel_cpu_s']} CPU s in the kernel); setup cell added {added}")
     return result
 
 
 def simulate(notebooks: list[Path], *, data: Path | None = None, rebuild: bool = False, log=print) -> list[dict]:
     """Build or reuse the simulated Colab and run each notebook in it (data served from ``data``)."""
     results = []
-    with _venv_lock(), tempfile.TemporaryDirectory(prefix="colab-repo-") as repo, \
+    with venv_lock(), tempfile.TemporaryDirectory(prefix="colab-repo-") as repo, \
             serve_directory(data or shared_data_dir()) as (url, reqs):
         start = time.perf_counter()
         venv_dir = build_venv(force=rebuild, log=log)
@@ -337,7 +341,7 @@ def simulate(notebooks: list[Path], *, data: Path | None = None, rebuild: bool =
 
 
 @contextlib.contextmanager
-def _venv_lock():
+def venv_lock():
     """One simulation at a time per checkout: each run installs into, and then cleans, the shared venv."""
     import fcntl
 
