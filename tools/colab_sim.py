@@ -268,6 +268,8 @@ NotebookClient(nb, timeout=int(sys.argv[4]), kernel_name="python3").execute()
 
 def run_chapter(notebook: Path, venv_dir: Path, clone: Path, mirror: str, log=print) -> dict:
     """Execute one chapter in the simulated Colab; return timings and what the setup cell changed."""
+    subprocess.run([str(_venv_python(venv_dir)), "-m", "pip", "uninstall", "-q", "-y", *CELL_INSTALLS],
+                   capture_output=True, check=False)  # each chapter starts on a fresh Colab
     before = installed(venv_dir)
     plan = planned_changes(venv_dir, f"dlext @ git+file://{clone}@main")  # the cell's install, dry run
     with tempfile.TemporaryDirectory(prefix="colab-content-") as tmp:
