@@ -240,6 +240,12 @@ def planned_changes(venv_dir: Path, requirement: str) -> dict[str, tuple[str | N
             for i in plan}
 
 
+def selected_chapters() -> list[Path]:
+    """The chapters the test runs: ``$COLAB_SIM_CHAPTERS`` (paths, space-separated) if set, else the rotating one."""
+    chosen = os.environ.get("COLAB_SIM_CHAPTERS", "").split()
+    return [(ROOT / c).resolve() for c in chosen] if chosen else rotating_chapters(1)
+
+
 _RUNNER = r'''
 import json, re, sys
 import nbformat
