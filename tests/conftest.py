@@ -16,12 +16,30 @@ def _snapshot(directory: Path) -> dict:
 
 @pytest.fixture(scope="session")
 def shared_data() -> Path:
-    """The read-only dataset mirror named by DLEXT_DATA_DIR; the suite fails if anything writes into it."""
+    """A complete dataset folder; the suite fails if anything writes into it.
+
+    ``$DLEXT_DATA_DIR`` if set (CI: the read-only ../shared/data), else ../shared/data next to the
+    checkout, else (a fresh machine) the per-user cache, filled once through dlext.data from the
+    canonical URLs or ``$DLEXT_DATA_MIRROR``.
+    """
     env = os.environ.get("DLEXT_DATA_DIR")
-    if not env or not (Path(env) / "mnist").is_dir():
-        pytest.fail("DLEXT_DATA_DIR must name the offline dataset folder (e.g. ../shared/data); "
-                    "run the tests through `make test`, which sets it")
-    path = Path(env)
+    sibling = ROOT.parent / "shared" / "data"
+    if env:
+        path = Path(env)
+        if not (path / "mnist").is_dir():
+            pytest.fail(f"DLEXT_DATA_DIR={env} holds no dataset folder (mnist/ is missing); "
+                        "unset it to download the data into the per-user cache")
+    elif (sibling / "mnist").is_dir():
+        path = sibling
+    else:
+        from dlext import data
+
+        try:
+            for relpath in data.FILES:  # downloads only what is missing; safe from parallel workers
+                data.fetch(relpath)
+        except data.DataError as err:
+            pytest.fail(f"no DLEXT_DATA_DIR or ../shared/data, and downloading into the cache failed: {err}")
+        path = data.data_dir()
     before = _snapshot(path)
     yield path
     assert _snapshot(path) == before, f"the test run changed files in {path}"

@@ -5,7 +5,25 @@ Files live in a cache directory laid out like ``mnist/…``, ``nltk/…``, ``wor
 Downloads go through ``pooch``, which writes to a temporary file and moves it into place
 only once its checksum matches, so an interrupted or corrupted download never leaves a
 file behind that looks complete.
+
+Settings (environment variables):
+
+- ``DLEXT_DATA_DIR``: the cache directory (see above).
+- ``DLEXT_DATA_MIRROR``: one or more base URLs (separated by spaces) that replace every canonical
+  URL. A mirror serves each file at ``<base>/<relpath>``, the cache layout, so a plain web server
+  over a filled cache is a mirror: ``python -m http.server -d ../shared/data 8000`` and
+  ``DLEXT_DATA_MIRROR=http://127.0.0.1:8000``. Mirrors are tried in the order given.
+- ``DLEXT_DATA_TIMEOUT``: seconds to wait for a server to connect or to send the next bytes
+  (default 30); a server that stalls longer counts as failed and the next URL is tried. It does
+  not bound a transfer that is slow but steady.
+
+Two processes that need the same missing file (two notebooks started together) take turns: the
+download holds an exclusive lock (``flock``) on the file's directory, and the second process finds
+the verified file when its turn comes. Under that lock, temporary files that a killed download left
+behind are removed. (Without ``fcntl``, on Windows, there is no lock; pooch's atomic move still keeps
+a partial file from ever being used.)
 """
+import contextlib
 import gzip
 import os
 import re
@@ -18,6 +36,9 @@ import pooch
 import torch
 
 ENV_DIR = "DLEXT_DATA_DIR"
+ENV_MIRROR = "DLEXT_DATA_MIRROR"
+ENV_TIMEOUT = "DLEXT_DATA_TIMEOUT"
+DEFAULT_TIMEOUT = 30.0  # seconds
 
 _MNIST_MIRRORS = (
     "https://ossci-datasets.s3.amazonaws.com/mnist/",  # torchvision's mirror
@@ -76,26 +97,81 @@ def data_dir() -> Path:
     return Path(env).expanduser() if env else Path(pooch.os_cache("dlext"))
 
 
-def fetch(relpath: str) -> Path:
-    """Path to a verified local copy of one dataset file, downloading it if needed."""
+def urls(relpath: str) -> tuple[str, ...]:
+    """The URLs tried for one file, in order: the ``$DLEXT_DATA_MIRROR`` mirrors if set, else the canonical ones."""
     if relpath not in FILES:
         raise ValueError(f"unknown data file {relpath!r}; known files: {', '.join(sorted(FILES))}")
+    mirrors = os.environ.get(ENV_MIRROR, "").split()
+    return tuple(f"{m.rstrip('/')}/{relpath}" for m in mirrors) or FILES[relpath].urls
+
+
+def _timeout() -> float:
+    raw = os.environ.get(ENV_TIMEOUT, "")
+    try:
+        value = float(raw) if raw else DEFAULT_TIMEOUT
+    except ValueError:
+        value = -1.0
+    if not value > 0:
+        raise ValueError(f"{ENV_TIMEOUT} must be a positive number of seconds, got {raw!r}")
+    return value
+
+
+_POOCH_TEMP = re.compile(r"tmp[a-z0-9_]{8}")  # tempfile.NamedTemporaryFile's names, which pooch uses
+
+
+@contextlib.contextmanager
+def _exclusive(directory: Path):
+    """Hold an exclusive lock on ``directory`` (one download at a time per dataset folder)."""
+    try:
+        import fcntl
+    except ImportError:  # Windows: no lock, pooch's atomic move still protects readers
+        yield
+        return
+    fd = os.open(directory, os.O_RDONLY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)  # closing releases the lock
+
+
+def _verified(target: Path, sha256: str) -> bool:
+    return target.is_file() and pooch.file_hash(str(target)) == sha256
+
+
+def fetch(relpath: str) -> Path:
+    """Path to a verified local copy of one dataset file, downloading it if needed."""
+    sources = urls(relpath)  # validates relpath
     spec = FILES[relpath]
     target = data_dir() / spec.relpath
-    if target.is_file() and pooch.file_hash(str(target)) == spec.sha256:
+    if _verified(target, spec.sha256):
         return target  # the common, offline path: nothing is written, no network is touched
+    timeout = _timeout()
     problem = "is missing"
     if target.is_file():
         problem = f"is corrupted (its sha256 is {pooch.file_hash(str(target))}, expected {spec.sha256})"
     errors = []
-    for url in spec.urls:  # try each mirror in turn
-        try:
-            return Path(pooch.retrieve(url, known_hash=f"sha256:{spec.sha256}", fname=target.name,
-                                       path=target.parent, progressbar=True))
-        except Exception as err:  # network down, HTTP error, checksum mismatch, read-only dir
-            errors.append(f"  {url}: {type(err).__name__}: {err}")
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as err:  # a read-only cache
+        errors.append(f"  cannot create {target.parent}: {type(err).__name__}: {err}")
+    if not errors:
+        with _exclusive(target.parent):
+            if _verified(target, spec.sha256):
+                return target  # another process downloaded it while we waited for the lock
+            for stale in target.parent.iterdir():  # left by a download that was killed mid-transfer
+                if _POOCH_TEMP.fullmatch(stale.name) and stale.is_file():
+                    stale.unlink()
+            downloader = pooch.HTTPDownloader(progressbar=True, timeout=timeout)
+            for url in sources:  # try each mirror in turn
+                try:
+                    return Path(pooch.retrieve(url, known_hash=f"sha256:{spec.sha256}", fname=target.name,
+                                               path=target.parent, downloader=downloader))
+                except Exception as err:  # network down, timeout, HTTP error, checksum mismatch, read-only dir
+                    errors.append(f"  {url}: {type(err).__name__}: {err}")
+    via = f" ({ENV_MIRROR} is set)" if os.environ.get(ENV_MIRROR, "").split() else ""
     raise DataError(
-        f"{target} {problem} and could not be downloaded:\n" + "\n".join(errors) + "\n"
+        f"{target} {problem} and could not be downloaded{via}:\n" + "\n".join(errors) + "\n"
         f"Download {target.name} from one of the URLs above (sha256 {spec.sha256}) and put it at "
         f"{target}, or set {ENV_DIR} to a directory that holds {spec.relpath}."
     )

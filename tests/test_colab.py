@@ -1,0 +1,113 @@
+"""A simulated fresh Google Colab (tools/colab_sim.py): the Colab list, dlext's bounds, and a real run.
+
+The slow test builds (or reuses) ``_build/colab-venv`` holding Colab's preinstalled packages at the
+versions of ``colab/colab-packages.txt`` (googlecolab/backend-info pip-freeze.txt, 2026-08-19), runs
+this commit's rotating chapter there with its setup cell taking the Colab branch and pip-installing
+dlext from a ``git+file://`` clone of this checkout, data through a loopback mirror. It fails if
+that install changes a Colab package, or the chapter fails or imports what neither Colab nor the cell
+provides. ``python tools/colab_sim.py --all`` runs every chapter the same way.
+
+Deviations from the real Colab: Python 3.11 here, 3.13 there; torch 2.13.0+cpu (this machine's local
+wheel) instead of Colab's 2.11.0+cpu (on download.pytorch.org, unreachable here; PyPI's 2.11.0 for
+Linux is a 530 MB CUDA build needing GBs of nvidia wheels), and with it setuptools 77.0.3 instead of
+75.2.0; jedi and overrides installed although Colab's list lacks them (ipython 7.34 and, below
+Python 3.12, jupyter_server require them); and of Colab's ~650 packages only those the chapters and
+dlext use, with their dependencies at Colab's versions.
+"""
+import json
+import subprocess
+import sys
+import tomllib
+from pathlib import Path
+
+import pytest
+from packaging.requirements import Requirement
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "tools"))
+import colab_sim  # noqa: E402
+
+# The versions issue 11 quotes from Colab's list of August 2026: a check that the file parses right.
+QUOTED = {"torch": "2.11.0+cpu", "numpy": "2.1.3", "scipy": "1.16.3", "scikit-learn": "1.6.1",
+          "matplotlib": "3.10.0", "ipywidgets": "7.7.1", "ipykernel": "6.17.1", "nbformat": "5.11.1",
+          "nbclient": "0.10.4", "tqdm": "4.67.3", "pooch": "1.9.0", "pandas": "2.2.3"}
+
+
+def test_colab_list_states_source_and_date_and_parses():
+    header = colab_sim.COLAB_LIST.read_text().split("---- pip-freeze.txt below ----")[0]
+    assert "github.com/googlecolab/backend-info" in header and "2026-08-19" in header
+    assert "Python 3.13" in header and "Python 3.11" in header  # the deviation is stated
+    versions = colab_sim.colab_versions()
+    assert {name: versions[name] for name in QUOTED} == QUOTED
+    assert len(versions) > 600
+
+
+def test_every_preinstalled_package_is_in_the_colab_list():
+    versions = colab_sim.colab_versions()
+    for name in colab_sim.PREINSTALLED:
+        assert colab_sim.canonical(name) in versions, name
+    assert set(colab_sim.DEVIATIONS) <= set(colab_sim.PREINSTALLED)
+
+
+def test_dlext_bounds_admit_every_colab_version():
+    """pip must find every dependency already satisfied on Colab, so installing dlext upgrades nothing."""
+    deps = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["dependencies"]
+    versions = colab_sim.colab_versions()
+    for dep in map(Requirement, deps):
+        name = colab_sim.canonical(dep.name)
+        assert name in versions, f"dlext needs {name}, which Colab does not preinstall"
+        assert dep.specifier.contains(versions[name], prereleases=True), \
+            f"pyproject.toml asks for {dep}, Colab has {name} {versions[name]}"
+    assert any(Requirement(d).name == "ipywidgets" and not Requirement(d).specifier.contains("7.6.5") for d in deps)
+
+
+def test_rotating_chapters_cycle_through_the_toc():
+    chapters = colab_sim.toc_chapters()
+    assert len(chapters) >= 2 and all(p.suffix == ".ipynb" and p.is_file() for p in chapters)
+    picks = [colab_sim.rotating_chapters(1, commit_count=c)[0] for c in range(len(chapters))]
+    assert sorted(picks) == sorted(chapters), "every chapter gets its turn"
+    assert colab_sim.rotating_chapters(1, commit_count=7) == colab_sim.rotating_chapters(1, commit_count=7 + len(chapters))
+    assert colab_sim.rotating_chapters(2, commit_count=0) == chapters[:2]
+    assert colab_sim.rotating_chapters() == colab_sim.rotating_chapters()  # deterministic for a commit
+    for bad in (0, -1, 1.5, True):
+        with pytest.raises(ValueError, match="n must be a positive int"):
+            colab_sim.rotating_chapters(bad)
+
+
+def test_colab_versions_parses_pins_and_urls(tmp_path):
+    listing = tmp_path / "freeze.txt"
+    listing.write_text("# a comment\nScikit_Learn==1.6.1\n"
+                       "torch @ https://download.pytorch.org/whl/cpu/torch-2.11.0%2Bcpu-cp313-cp313-manylinux.whl\n"
+                       "google-colab @ file:///colabtools/dist/google_colab-1.0.0.tar.gz\n"
+                       "kg @ git+https://github.com/googlecolab/kernel_gateway@b134e99\n")
+    assert colab_sim.colab_versions(listing) == {"scikit-learn": "1.6.1", "torch": "2.11.0+cpu",
+                                                 "google-colab": "1.0.0", "kg": ""}
+
+
+@pytest.mark.notebook
+@pytest.mark.timeout(3600)
+def test_installing_dlext_that_needs_ipywidgets_8_would_be_caught(tmp_path):
+    """The check has teeth: a dlext asking for ipywidgets>=8 (as it once did) would upgrade Colab's 7.7.1."""
+    clone = colab_sim.clone_checkout(tmp_path / "repo")
+    pyproject = clone / "pyproject.toml"
+    pyproject.write_text(pyproject.read_text().replace('"ipywidgets>=7.7"', '"ipywidgets>=8"'))
+    subprocess.run(["git", "-C", str(clone), "-c", "user.name=t", "-c", "user.email=t@localhost",
+                    "commit", "-qam", "ipywidgets>=8"], check=True)
+    with colab_sim.venv_lock():
+        venv_dir = colab_sim.build_venv()
+        plan = colab_sim.planned_changes(venv_dir, f"dlext @ git+file://{clone}@main")
+    assert plan["ipywidgets"][0] == "7.7.1" and plan["ipywidgets"][1].startswith("8.")
+    assert set(plan) - {"dlext"}, plan
+
+
+@pytest.mark.notebook
+@pytest.mark.timeout(3600)  # a first build of the venv takes minutes, then the chapter runs
+def test_rotating_chapter_runs_in_a_simulated_fresh_colab(shared_data):
+    """This commit's rotating chapter (or $COLAB_SIM_CHAPTERS), top to bottom, installed and fed as on a fresh Colab."""
+    results = colab_sim.simulate(colab_sim.selected_chapters(), data=shared_data)
+    print(json.dumps(results, indent=1))
+    for result in results:
+        assert result["problems"] == [], f"{result['chapter']}:\n" + "\n\n".join(result["problems"])
+        assert set(result["added"]) == {"dlext"} and result["changed"] == {}
+        # Every file the chapter asked the mirror for is now in its fresh cache, verified by dlext.data.
+        assert sorted("dlext" + r for r in result["mirror_requests"]) == result["downloaded"]
