@@ -1,6 +1,6 @@
 """A simulated fresh Google Colab (tools/colab_sim.py): the Colab list, dlext's bounds, and a real run.
 
-The slow test builds (or reuses) ``_build/colab-venv`` holding Colab's preinstalled packages at the
+The slow test builds (or reuses) ``~/.cache/dlext/colab-venv`` holding Colab's preinstalled packages at the
 versions of ``colab/colab-packages.txt`` (googlecolab/backend-info pip-freeze.txt, 2026-08-19), runs
 this commit's rotating chapter there with its setup cell taking the Colab branch and pip-installing
 dlext from a ``git+file://`` clone of this checkout, data through a loopback mirror. It fails if

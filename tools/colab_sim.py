@@ -1,7 +1,7 @@
 """Run chapters as a student would on a fresh Google Colab, simulated on this machine.
 
 What is simulated, and how:
-- Colab's preinstalled packages: a separate virtual environment (``_build/colab-venv``) holding the
+- Colab's preinstalled packages: a separate virtual environment (``~/.cache/dlext/colab-venv``) holding the
   packages in ``PREINSTALLED`` at the versions of ``colab/colab-packages.txt`` (Colab's published
   pip-freeze.txt), every other line of that file acting as a constraint so that their dependencies
   also get Colab's versions. Deviations (see that file): Python 3.11 instead of 3.13, torch
@@ -46,7 +46,9 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 COLAB_LIST = ROOT / "colab" / "colab-packages.txt"
-VENV_DIR = ROOT / "_build" / "colab-venv"
+# Kept in the per-user cache, not in the checkout: it takes minutes to build, is the same for every clone,
+# and is rebuilt by itself when the Colab list or the chosen versions change (see _build_key).
+VENV_DIR = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "dlext" / "colab-venv"
 # What the simulation installs (Colab has ~630 more); every package the chapters or dlext import.
 PREINSTALLED = ["pip", "setuptools", "torch", "numpy", "scipy", "scikit-learn", "matplotlib", "pandas",
                 "ipywidgets", "ipykernel", "ipython", "nbformat", "nbclient", "tqdm", "pooch", "requests"]
@@ -241,9 +243,12 @@ def planned_changes(venv_dir: Path, requirement: str) -> dict[str, tuple[str | N
 
 
 def selected_chapters() -> list[Path]:
-    """The chapters the test runs: ``$COLAB_SIM_CHAPTERS`` (paths, space-separated) if set, else the rotating one."""
+    """The chapters the test runs: ``$COLAB_SIM_CHAPTERS`` (paths, space-separated) if set, every chapter with
+    ``DLEXT_ALL_CHAPTERS=1``, else the rotating one."""
     chosen = os.environ.get("COLAB_SIM_CHAPTERS", "").split()
-    return [(ROOT / c).resolve() for c in chosen] if chosen else rotating_chapters(1)
+    if chosen:
+        return [(ROOT / c).resolve() for c in chosen]
+    return toc_chapters() if os.environ.get("DLEXT_ALL_CHAPTERS") == "1" else rotating_chapters(1)
 
 
 _RUNNER = r'''

@@ -32,6 +32,15 @@ from dlext.homework import _QID, Question, _sandbox, questions
 from dlext.homework.release import python_code
 
 OUTPUT_LIMIT = 64_000  # characters of a submission's printed output that are kept
+EXCERPT = 4000  # characters of it in the student's results file (the instructor's file has all it kept)
+
+
+def _excerpt(output: str) -> str:
+    """The start of the printed output, at most EXCERPT characters, saying so when it is cut."""
+    if len(output) <= EXCERPT:
+        return output
+    note = f"\n[... {len(output) - (EXCERPT - 100):,} more characters not shown here]"
+    return output[:EXCERPT - 100] + note
 FILE_LIMIT = 16 * 2**20  # bytes: no file the submission writes may grow beyond this
 
 
@@ -308,7 +317,7 @@ def grade(submissions: list[Path], out_dir: Path, tests: Path | None = None, tim
                                              memory_mb * 2**20)
         results = score(student, known, records, problem)
         results["execution_time"] = round(time.monotonic() - start, 1)
-        results["extra_data"] = {"printed_output": output[:4000]}
+        results["extra_data"] = {"printed_output": _excerpt(output)}
         (out_dir / f"{student}.json").write_text(json.dumps(results, indent=1) + "\n", encoding="utf-8")
         report = {"student": student, **instructor_report(records), "printed_output": output}
         (out_dir / "instructor" / f"{student}.json").write_text(json.dumps(report, indent=1) + "\n",
