@@ -1,0 +1,50 @@
+"""Self-checks for the exercises of the chapter on seeing what a network learned."""
+import torch
+
+from dlext.homework import CheckFailure, expect, expect_close, expect_raises, question
+
+
+@question("viz.q1", points=1)
+def _linear_saliency(answer):
+    """Saliency of a linear model's class-1 score with respect to the third input."""
+    W = torch.tensor([[1.0, -2.0, 0.5], [3.0, 0.0, -1.0]])
+    expect_close(answer, W[1, 2].item(), "the saliency", reveal=False)
+
+
+def _reference_share(s: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    a = s.abs()
+    total = a.sum((1, 2))
+    return torch.where(total > 0, (a * mask).sum((1, 2)) / total.clamp_min(1e-30), torch.zeros_like(total))
+
+
+@question("viz.q2", points=2)
+def _mass_share(fn):
+    """Share of absolute saliency mass inside a mask, per map."""
+    s = torch.tensor([[[1.0, -1.0], [0.0, 2.0]], [[0.0, 0.0], [0.0, 0.0]]])  # (2, 2, 2)
+    mask = torch.tensor([[True, False], [False, False]])
+    got = fn(s, mask)
+    expect(isinstance(got, torch.Tensor) and got.shape == (2,), f"mass_share should return a tensor of shape (2,), got {getattr(got, 'shape', type(got).__name__)}")
+    expect(torch.allclose(got, torch.tensor([0.25, 0.0])),
+           "for the maps [[1, -1], [0, 2]] and all zeros with the top-left pixel masked, the shares should be 0.25 and 0")
+    gen = torch.Generator().manual_seed(1)
+    s = torch.randn(5, 6, 7, generator=gen)
+    mask = torch.rand(6, 7, generator=gen) < 0.3
+    got = fn(s, mask)
+    expect(torch.allclose(torch.as_tensor(got, dtype=torch.float32), _reference_share(s, mask), atol=1e-6),
+           "shares of random maps (with negative values: use the absolute saliency) are not right yet")
+
+
+@question("viz.q3", points=3)
+def _deletion_area(answer):
+    """Trapezoid area under a deletion curve, and the area of a linear one."""
+    if not (isinstance(answer, tuple) and len(answer) == 2):
+        raise CheckFailure("pass the pair (deletion_area, linear_area)")
+    fn, linear_area = answer
+    expect_close(fn([1.0, 0.0]), 0.5, "deletion_area([1, 0])")
+    expect_close(fn([1.0, 1.0, 1.0]), 1.0, "deletion_area([1, 1, 1])")
+    expect_close(fn([0.9, 0.5, 0.1, 0.0]), (0.7 + 0.3 + 0.05) / 3, "deletion_area([0.9, 0.5, 0.1, 0.0])")
+    probs = [0.8, 0.7, 0.2, 0.2, 0.1, 0.05]
+    expected = float(torch.trapezoid(torch.tensor(probs), dx=0.2))
+    expect_close(fn(probs), expected, f"deletion_area({probs})", rtol=1e-5)
+    expect_raises(lambda: fn([0.5]), ValueError, "deletion_area([0.5])", "one point has no area")
+    expect_close(linear_area, 0.5, "linear_area", reveal=False)

@@ -1,0 +1,215 @@
+"""Look inside a trained network: activations, saliency, occlusion, activation maximization, deletion curves, Gram matrices.
+
+Every function here leaves the caller's model as it found it: its train/eval mode and every
+parameter's ``requires_grad`` flag are restored, and parameters' ``.grad`` are never touched
+(gradients are taken with ``torch.autograd.grad``). Inputs are moved to the model's device and
+results come back on the CPU.
+"""
+from contextlib import contextmanager
+from typing import Iterator
+
+import torch
+from torch import Tensor, nn
+
+from dlext import conv
+
+__all__ = ["frozen", "activations", "saliency", "occlusion", "activation_maximization", "deletion_curve",
+           "deletion_auc", "gram_matrix"]
+
+
+@contextmanager
+def frozen(model: nn.Module) -> Iterator[nn.Module]:
+    """Put ``model`` in eval mode with frozen parameters; restore its mode and ``requires_grad`` flags on exit."""
+    if not isinstance(model, nn.Module):
+        raise TypeError(f"model must be an nn.Module, got {type(model).__name__}")
+    modes = [(m, m.training) for m in model.modules()]
+    flags = [(p, p.requires_grad) for p in model.parameters()]
+    try:
+        model.eval()
+        for p, _ in flags:
+            p.requires_grad_(False)
+        yield model
+    finally:
+        for m, training in modes:
+            m.training = training
+        for p, flag in flags:
+            p.requires_grad_(flag)
+
+
+def _device(model: nn.Module) -> torch.device:
+    p = next(model.parameters(), None)
+    return p.device if p is not None else torch.device("cpu")
+
+
+def _images(x, name: str = "x") -> Tensor:
+    if not isinstance(x, Tensor):
+        raise TypeError(f"{name} must be a tensor, got {type(x).__name__}")
+    if x.ndim < 2 or not x.is_floating_point():
+        raise ValueError(f"{name} must be a floating-point batch (B, ...), got dtype {x.dtype} and shape {tuple(x.shape)}")
+    return x
+
+
+def _targets(target, n: int) -> Tensor:
+    """Class indices (n,) from an int or a tensor/list of n ints."""
+    if isinstance(target, bool):
+        raise TypeError("target must be an int or a tensor of class indices, got a bool")
+    t = torch.as_tensor(target)
+    if t.is_floating_point() or t.is_complex():
+        raise TypeError(f"target must hold integer class indices, got dtype {t.dtype}")
+    t = t.long().reshape(-1)
+    if len(t) == 1:
+        t = t.expand(n)
+    if len(t) != n:
+        raise ValueError(f"target must be one class or one per example ({n}), got {len(t)}")
+    return t
+
+
+def activations(model: nn.Module, layer: nn.Module, x: Tensor, batch_size: int = 1000) -> Tensor:
+    """The output of ``layer`` (a submodule of ``model``) for inputs x (B, ...), on the CPU."""
+    x = _images(x)
+    if not any(m is layer for m in model.modules()):
+        raise ValueError("layer must be a submodule of model")
+    out: list[Tensor] = []
+    hook = layer.register_forward_hook(lambda m, i, o: out.append(o.detach().cpu()))
+    try:
+        with frozen(model), torch.no_grad():
+            for i in range(0, len(x), batch_size):
+                model(x[i:i + batch_size].to(_device(model)))
+    finally:
+        hook.remove()
+    return torch.cat(out)
+
+
+def saliency(model: nn.Module, x: Tensor, target) -> Tensor:
+    """Gradient of the target class's score (logit) with respect to the input: x (B, ...) -> (B, ...).
+
+    Simonyan et al. (2014): for a linear model ``W x + b`` this is the weight row ``W[target]``.
+    Examples do not interact in eval mode, so one backward pass of the summed scores gives every row.
+    """
+    x = _images(x)
+    t = _targets(target, len(x)).to(_device(model))
+    with frozen(model):
+        xd = x.detach().to(_device(model)).requires_grad_(True)
+        scores = model(xd)  # (B, classes)
+        if scores.ndim != 2 or not (0 <= int(t.min()) and int(t.max()) < scores.shape[1]):
+            raise ValueError(f"target must index the model's {scores.shape[-1]} outputs, got {t.tolist()[:5]}...")
+        (grad,) = torch.autograd.grad(scores.gather(1, t[:, None]).sum(), xd)
+    return grad.cpu()
+
+
+def occlusion(model: nn.Module, x: Tensor, target, patch: int = 12, stride: int = 2, fill: float = 0.5,
+              batch_size: int = 1024) -> Tensor:
+    """P(target) with a ``fill``-valued square patch at each position (Zeiler & Fergus, 2014).
+
+    x (C, H, W) with an int target -> (H_out, W_out); x (B, C, H, W) with B targets -> (B, H_out, W_out),
+    where H_out = (H - patch) / stride + 1, as for a convolution (the patch must tile the image).
+    """
+    x = _images(x)
+    single = x.ndim == 3
+    xb = x[None] if single else x
+    if xb.ndim != 4:
+        raise ValueError(f"x must be (C, H, W) or (B, C, H, W), got shape {tuple(x.shape)}")
+    t = _targets(target, len(xb))
+    h_out = conv.output_size(xb.shape[-2], patch, 0, stride)  # raises ValueError if the patch does not tile
+    w_out = conv.output_size(xb.shape[-1], patch, 0, stride)
+    copies = xb.detach().repeat_interleave(h_out * w_out, 0).clone()  # (B * h_out * w_out, C, H, W)
+    for i in range(h_out):
+        for j in range(w_out):
+            copies[i * w_out + j::h_out * w_out, :, i * stride:i * stride + patch, j * stride:j * stride + patch] = fill
+    rows = t.repeat_interleave(h_out * w_out)
+    probs = []
+    with frozen(model), torch.no_grad():
+        for k in range(0, len(copies), batch_size):
+            p = model(copies[k:k + batch_size].to(_device(model))).softmax(-1)
+            probs.append(p.gather(1, rows[k:k + batch_size, None].to(p.device))[:, 0].cpu())
+    heat = torch.cat(probs).reshape(len(xb), h_out, w_out)
+    return heat[0] if single else heat
+
+
+def activation_maximization(model: nn.Module, layer: nn.Module, channel: int, steps: int = 200, *,
+                            shape: tuple[int, ...] = (1, 28, 28), lr: float = 0.05, l2: float = 1e-3,
+                            tv: float = 1e-2, clamp: tuple[float, float] | None = (0.0, 1.0),
+                            seed: int = 0) -> Tensor:
+    """An input (shape) that maximizes the mean activation of ``channel`` at ``layer``, from small noise.
+
+    Maximizes  mean a_c(x) - l2 |x|^2 - tv TV(x)  with Adam; the L2 and total-variation penalties keep
+    the image from turning into high-frequency noise (Simonyan et al. 2014; Mahendran & Vedaldi 2015).
+    """
+    if not (isinstance(steps, int) and steps > 0):
+        raise ValueError(f"steps must be a positive int, got {steps!r}")
+    if not any(m is layer for m in model.modules()):
+        raise ValueError("layer must be a submodule of model")
+    dev = _device(model)
+    gen = torch.Generator().manual_seed(seed)
+    x = (0.5 + 0.01 * torch.randn(1, *shape, generator=gen)).to(dev).requires_grad_(True)
+    out: list[Tensor] = []
+    hook = layer.register_forward_hook(lambda m, i, o: out.append(o))
+    try:
+        with frozen(model):
+            opt = torch.optim.Adam([x], lr=lr)
+            for _ in range(steps):
+                out.clear()
+                model(x)
+                a = out[0]
+                if a.ndim < 2 or not 0 <= channel < a.shape[1]:
+                    raise ValueError(f"channel must be in [0, {a.shape[1]}), got {channel}")
+                img = x[0]
+                tv_term = (img[..., 1:, :] - img[..., :-1, :]).abs().mean() + (img[..., :, 1:] - img[..., :, :-1]).abs().mean()
+                loss = -a[0, channel].mean() + l2 * (img ** 2).sum() + tv * tv_term
+                opt.zero_grad()
+                loss.backward()
+                opt.step()
+                if clamp is not None:
+                    with torch.no_grad():
+                        x.clamp_(*clamp)
+    finally:
+        hook.remove()
+    return x.detach()[0].cpu()
+
+
+def deletion_curve(model: nn.Module, x: Tensor, target, ranking: Tensor, steps: int = 20,
+                   fill: float = 0.0, batch_size: int = 1024) -> Tensor:
+    """P(target) as the highest-ranked input entries are replaced by ``fill``, a share k/steps at a time.
+
+    x (B, ...), ranking (B, ...) of the same shape (larger = deleted earlier; ties broken by position);
+    returns (B, steps + 1): column k holds P(target) with the top k/steps of the entries deleted
+    (Petsiuk et al. 2018). A faithful explanation's curve falls faster than a random ranking's.
+    """
+    x = _images(x)
+    if not isinstance(ranking, Tensor) or ranking.shape != x.shape:
+        raise ValueError(f"ranking must be a tensor of the same shape as x {tuple(x.shape)}, "
+                         f"got {tuple(ranking.shape) if isinstance(ranking, Tensor) else type(ranking).__name__}")
+    if not (isinstance(steps, int) and steps > 0):
+        raise ValueError(f"steps must be a positive int, got {steps!r}")
+    t = _targets(target, len(x))
+    flat = x.detach().reshape(len(x), -1).cpu()  # (B, D)
+    d = flat.shape[1]
+    order = ranking.detach().reshape(len(x), -1).cpu().argsort(dim=1, descending=True, stable=True)  # (B, D)
+    rank = torch.empty_like(order)
+    rank.scatter_(1, order, torch.arange(d).expand(len(x), d))  # rank[b, i] = position of entry i
+    counts = torch.tensor([round(k * d / steps) for k in range(steps + 1)])  # (steps + 1,)
+    deleted = rank[:, None, :] < counts[None, :, None]  # (B, steps + 1, D)
+    copies = torch.where(deleted, torch.as_tensor(fill, dtype=flat.dtype), flat[:, None, :])
+    copies = copies.reshape(-1, *x.shape[1:])  # (B * (steps + 1), ...)
+    rows = t.repeat_interleave(steps + 1)
+    probs = []
+    with frozen(model), torch.no_grad():
+        for k in range(0, len(copies), batch_size):
+            p = model(copies[k:k + batch_size].to(_device(model))).softmax(-1)
+            probs.append(p.gather(1, rows[k:k + batch_size, None].to(p.device))[:, 0].cpu())
+    return torch.cat(probs).reshape(len(x), steps + 1)
+
+
+def deletion_auc(curve: Tensor) -> Tensor:
+    """Area under deletion curves (B, steps + 1) over the deleted share 0..1 (trapezoid rule) -> (B,)."""
+    if not isinstance(curve, Tensor) or curve.ndim != 2 or curve.shape[1] < 2:
+        raise ValueError(f"curve must be a (B, steps + 1) tensor with steps >= 1, got {getattr(curve, 'shape', curve)}")
+    return torch.trapezoid(curve, dx=1.0 / (curve.shape[1] - 1), dim=1)
+
+
+def gram_matrix(features: Tensor) -> Tensor:
+    """Gram matrices of feature maps (B, C, H, W) -> (B, C, C): G_ij = mean over positions of F_i F_j (Gatys et al. 2015)."""
+    if not isinstance(features, Tensor) or features.ndim != 4:
+        raise ValueError(f"features must be a (B, C, H, W) tensor, got {getattr(features, 'shape', type(features).__name__)}")
+    f = features.flatten(2)  # (B, C, H*W)
+    return f @ f.transpose(1, 2) / f.shape[-1]
