@@ -49,13 +49,23 @@ def test_every_preinstalled_package_is_in_the_colab_list():
     assert set(colab_sim.DEVIATIONS) <= set(colab_sim.PREINSTALLED)
 
 
+# Dependencies Colab lacks, added by the setup cell without touching anything Colab has (the simulation
+# checks that): each with its reason.
+NOT_ON_COLAB = {"jupyterquiz": "the chapters' quizzes; pure Python, no dependencies",
+                "gensim": "the word2vec chapter's reference implementation (the dlext[word2vec] extra)",
+                "pytest": "grading only (the dlext[grade] extra); Colab has it anyway"}
+
+
 def test_dlext_bounds_admit_every_colab_version():
-    """pip must find every dependency already satisfied on Colab, so installing dlext upgrades nothing."""
-    deps = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["dependencies"]
+    """pip must find every dependency Colab has already satisfied, so installing dlext upgrades nothing."""
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    deps = project["dependencies"] + [d for extra in project.get("optional-dependencies", {}).values() for d in extra]
     versions = colab_sim.colab_versions()
     for dep in map(Requirement, deps):
         name = colab_sim.canonical(dep.name)
-        assert name in versions, f"dlext needs {name}, which Colab does not preinstall"
+        if name not in versions:
+            assert name in NOT_ON_COLAB, f"dlext needs {name}, which Colab does not preinstall: say why in NOT_ON_COLAB"
+            continue
         assert dep.specifier.contains(versions[name], prereleases=True), \
             f"pyproject.toml asks for {dep}, Colab has {name} {versions[name]}"
     assert any(Requirement(d).name == "ipywidgets" and not Requirement(d).specifier.contains("7.6.5") for d in deps)
@@ -108,6 +118,8 @@ def test_rotating_chapter_runs_in_a_simulated_fresh_colab(shared_data):
     print(json.dumps(results, indent=1))
     for result in results:
         assert result["problems"] == [], f"{result['chapter']}:\n" + "\n\n".join(result["problems"])
-        assert set(result["added"]) == {"dlext"} and result["changed"] == {}
+        # dlext installed; packages Colab lacks may be added (e.g. jupyterquiz), none of Colab's changed
+        assert "dlext" in result["added"] and result["changed"] == {}
+        assert not set(result["added"]) & set(colab_sim.colab_versions()) - {"dlext"}
         # Every file the chapter asked the mirror for is now in its fresh cache, verified by dlext.data.
         assert sorted("dlext" + r for r in result["mirror_requests"]) == result["downloaded"]

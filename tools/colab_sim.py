@@ -51,13 +51,15 @@ COLAB_LIST = ROOT / "colab" / "colab-packages.txt"
 VENV_DIR = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "dlext" / "colab-venv"
 # What the simulation installs (Colab has ~630 more); every package the chapters or dlext import.
 PREINSTALLED = ["pip", "setuptools", "torch", "numpy", "scipy", "scikit-learn", "matplotlib", "pandas",
-                "ipywidgets", "ipykernel", "ipython", "nbformat", "nbclient", "tqdm", "pooch", "requests"]
+                "ipywidgets", "ipykernel", "ipython", "nbformat", "nbclient", "tqdm", "pooch", "requests",
+                "scikit-image", "smart-open"]
 # Where the simulation cannot use Colab's exact build (reasons in colab/colab-packages.txt).
 DEVIATIONS = {"torch": "2.13.0+cpu", "setuptools": "77.0.3"}  # torch 2.13 needs setuptools>=77.0.3
 # Installed here although Colab's list lacks them: ipython 7.34 requires jedi (Colab removes it after
 # installing), and jupyter_server needs overrides on Python < 3.12 (Colab runs 3.13).
 EXTRAS = {"jedi": "ipython 7.34 requires it; Colab removes it", "overrides": "jupyter_server needs it below Python 3.12"}
-# The only distribution a chapter's setup cell may add to Colab's set.
+# A chapter's setup cell installs dlext (with the chapter's extra, e.g. dlext[word2vec]); it may add packages
+# that Colab lacks (gensim, jupyterquiz), but must never change the version of one that Colab has.
 CELL_INSTALLS = {"dlext"}
 CELL_URL = re.compile(r"git\+https://[^@\"']+@main")
 CHAPTER_TIMEOUT = 3600  # seconds per cell
@@ -112,14 +114,24 @@ SIMULATED = True
 _STARTUP = "import google.colab  # Colab's kernel imports it at start; chapters test sys.modules for it\n"
 
 
+def reset_venv(venv_dir: Path) -> None:
+    """Uninstall whatever earlier setup cells added, so each chapter starts on Colab's own set."""
+    freeze_file = venv_dir / "colab-sim-freeze.json"
+    if not freeze_file.is_file():
+        return
+    base = json.loads(freeze_file.read_text())
+    extra = sorted(set(installed(venv_dir)) - set(base))
+    if extra:
+        subprocess.run([str(_venv_python(venv_dir)), "-m", "pip", "uninstall", "-q", "-y", *extra],
+                       capture_output=True, check=False)
+
+
 def build_venv(venv_dir: Path = VENV_DIR, *, force: bool = False, log=print) -> Path:
     """Create (or reuse, when its inputs and package list are unchanged) the simulated Colab venv."""
     key_file, freeze_file = venv_dir / "colab-sim-key", venv_dir / "colab-sim-freeze.json"
     key = _build_key()
     if not force and key_file.is_file() and key_file.read_text() == key and freeze_file.is_file():
-        py = str(_venv_python(venv_dir))
-        subprocess.run([py, "-m", "pip", "uninstall", "-q", "-y", *CELL_INSTALLS],
-                       capture_output=True, check=False)  # what the last run's setup cell added
+        reset_venv(venv_dir)  # what the last run's setup cells added
         if installed(venv_dir) == json.loads(freeze_file.read_text()):
             log(f"reusing {venv_dir}")
             return venv_dir
@@ -279,10 +291,11 @@ NotebookClient(nb, timeout=int(sys.argv[4]), kernel_name="python3").execute()
 
 def run_chapter(notebook: Path, venv_dir: Path, clone: Path, mirror: str, log=print) -> dict:
     """Execute one chapter in the simulated Colab; return timings and what the setup cell changed."""
-    subprocess.run([str(_venv_python(venv_dir)), "-m", "pip", "uninstall", "-q", "-y", *CELL_INSTALLS],
-                   capture_output=True, check=False)  # each chapter starts on a fresh Colab
+    reset_venv(venv_dir)  # each chapter starts on a fresh Colab
     before = installed(venv_dir)
-    plan = planned_changes(venv_dir, f"dlext @ git+file://{clone}@main")  # the cell's install, dry run
+    extra = re.search(r"dlext(\[[\w,]+\])? @ git\+https", notebook.read_text())
+    requirement = f"dlext{extra.group(1) or '' if extra else ''} @ git+file://{clone}@main"
+    plan = planned_changes(venv_dir, requirement)  # the cell's install, dry run
     with tempfile.TemporaryDirectory(prefix="colab-content-") as tmp:
         tmp = Path(tmp)
         startup = tmp / "ipython" / "profile_default" / "startup"
@@ -305,7 +318,8 @@ def run_chapter(notebook: Path, venv_dir: Path, clone: Path, mirror: str, log=pr
     after = installed(venv_dir)
     colab = colab_versions()
     problems = []
-    unwanted = {n: c for n, c in plan.items() if n not in CELL_INSTALLS}
+    # Installing may add packages Colab lacks; it must not touch one Colab has (installed here or not).
+    unwanted = {n: c for n, c in plan.items() if n not in CELL_INSTALLS and (n in before or n in colab)}
     if unwanted:
         problems.append(f"installing dlext would change Colab's packages (name: (now, then)): {unwanted}")
     if proc.returncode != 0:
@@ -316,8 +330,10 @@ def run_chapter(notebook: Path, venv_dir: Path, clone: Path, mirror: str, log=pr
     if changed:
         problems.append(f"the setup cell changed Colab's packages (name: (before, after)): {changed}")
     added = {n: v for n, v in after.items() if n not in before}
-    if set(added) - CELL_INSTALLS:
-        problems.append(f"the setup cell installed more than {sorted(CELL_INSTALLS)}: {added}")
+    in_colab = {n: v for n, v in added.items() if n in colab and n not in CELL_INSTALLS}
+    if in_colab:
+        problems.append(f"the setup cell installed packages that Colab preinstalls, at its own versions: {in_colab} "
+                        f"(add them to PREINSTALLED, so the simulation holds Colab's versions)")
     if imports is not None:
         if not imports["colab"]:
             problems.append("google.colab was not imported at kernel start: the setup cell took its local branch")

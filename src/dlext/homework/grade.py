@@ -226,7 +226,10 @@ def run_submission(judge: Judge, steps: list[dict], folder: Path, child: Path, t
                 os.killpg(record["pid"], signal.SIGKILL)
             except (ProcessLookupError, PermissionError):
                 pass
-    return records, _read(folder / "output.txt")[:OUTPUT_LIMIT]
+    output = _read(folder / "output.txt")
+    if len(output) > OUTPUT_LIMIT:  # the capped stream's own note sits past the limit: keep saying it
+        output = output[:OUTPUT_LIMIT] + "\n[output limit reached: the rest of the printed output was dropped]\n"
+    return records, output
 
 
 def _read(path: Path) -> str:
