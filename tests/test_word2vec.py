@@ -16,6 +16,7 @@ def test_build_vocab_orders_by_count_and_drops_rare_words():
 def test_skipgram_pairs_stay_inside_sentences_and_windows():
     ids, sent = torch.arange(6), torch.tensor([0, 0, 0, 1, 1, 1])
     c, o = w.skipgram_pairs(ids, sent, window=1)
+    assert len(w.skipgram_pairs(ids, sent, window=2, shrink=False)[0]) == 12  # 2 * (2 + 1) per sentence
     pairs = set(zip(c.tolist(), o.tolist()))
     assert pairs == {(0, 1), (1, 0), (1, 2), (2, 1), (3, 4), (4, 3), (4, 5), (5, 4)}  # never (2, 3)
     # window 2: each centre draws a reach of 1 or 2, so distance-2 pairs appear about half the time

@@ -45,20 +45,20 @@ def noise_distribution(counts: np.ndarray, power: float = 0.75) -> Tensor:
     return p / p.sum()  # (V,)
 
 
-def skipgram_pairs(ids: Tensor, sentence: Tensor, window: int,
+def skipgram_pairs(ids: Tensor, sentence: Tensor, window: int, shrink: bool = True,
                    generator: torch.Generator | None = None) -> tuple[Tensor, Tensor]:
     """All (centre, context) word-id pairs within ``window`` of each other in the same sentence.
 
     As in word2vec, each centre draws its own window size uniformly from 1..window, so a context
-    word at distance d is used with probability (window - d + 1) / window. Pass a seeded
-    ``generator`` for reproducible pairs.
+    word at distance d is used with probability (window - d + 1) / window; ``shrink=False`` keeps
+    every pair up to distance ``window``. Pass a seeded ``generator`` for reproducible pairs.
     """
     if isinstance(window, bool) or not isinstance(window, int) or window < 1:
         raise ValueError(f"window must be a positive int, got {window!r}")
     if ids.shape != sentence.shape or ids.dim() != 1:
         raise ValueError(f"ids and sentence must be 1-D of the same length, got {tuple(ids.shape)} and {tuple(sentence.shape)}")
     n = len(ids)
-    reach = torch.randint(1, window + 1, (n,), generator=generator)  # (N,) each centre's window
+    reach = torch.randint(1, window + 1, (n,), generator=generator) if shrink else torch.full((n,), window)  # (N,)
     centres, contexts = [], []
     for d in range(1, window + 1):
         same = sentence[d:] == sentence[:-d]  # (N-d,) positions i with i and i+d in one sentence
@@ -153,7 +153,7 @@ def train(model: nn.Module, ids: Tensor, sentence: Tensor, counts: np.ndarray, *
             if cbow:
                 batches = _cbow_batches(ids[keep], sentence[keep], window, batch_size, g)
             else:
-                c, o = skipgram_pairs(ids[keep], sentence[keep], window, g)  # (P,), (P,)
+                c, o = skipgram_pairs(ids[keep], sentence[keep], window, generator=g)  # (P,), (P,)
                 perm = torch.randperm(len(c), generator=g)
                 c, o = c[perm].to(device), o[perm].to(device)
                 batches = ((c[i:i + batch_size], o[i:i + batch_size]) for i in range(0, len(c), batch_size))
