@@ -70,12 +70,23 @@ def test_training_separates_two_topics(kind):
     vocab, counts = w.build_vocab(sentences, 1)
     ids, sent = w.encode(sentences, vocab)
     torch.manual_seed(0)
-    model = kind(len(vocab), 10)
+    model = kind(len(vocab), 10).eval()
     losses = w.train(model, ids, sent, counts, device=torch.device("cpu"), epochs=3, window=2, negatives=3,
                      sample=1.0, lr=0.05, batch_size=64, progress=False)
     assert np.mean(losses[-10:]) < np.mean(losses[:10])
+    assert not model.training  # the caller's mode is restored
     for word, friends in [("cat", {"dog", "horse", "cow"}), ("bus", {"car", "train", "truck"})]:
         assert {x for x, _ in w.most_similar(model.vectors, vocab, word, 3)} == friends
+
+
+def test_train_rejects_bad_arguments():
+    ids, sent, counts = torch.zeros(4, dtype=torch.long), torch.zeros(4, dtype=torch.long), np.array([4])
+    with pytest.raises(TypeError, match="SkipGramNS"):
+        w.train(torch.nn.Linear(2, 2), ids, sent, counts, device=torch.device("cpu"))
+    with pytest.raises(ValueError, match="epochs"):
+        w.train(w.SkipGramNS(1, 2), ids, sent, counts, device=torch.device("cpu"), epochs=0)
+    with pytest.raises(ValueError, match="counts"):
+        w.train(w.SkipGramNS(3, 2), ids, sent, counts, device=torch.device("cpu"))
 
 
 def test_analogy_excludes_inputs_and_unknown_words_raise():

@@ -99,6 +99,8 @@ class CBOWNS(nn.Module):
 
     def __init__(self, vocab_size: int, dim: int = 100):
         super().__init__()
+        if vocab_size < 1 or dim < 1:
+            raise ValueError(f"vocab_size and dim must be positive, got {vocab_size} and {dim}")
         self.inp = nn.EmbeddingBag(vocab_size, dim, mode="mean", sparse=True)
         self.out = nn.Embedding(vocab_size, dim, sparse=True)
         nn.init.uniform_(self.inp.weight, -0.5 / dim, 0.5 / dim)
@@ -140,6 +142,7 @@ def train(model: nn.Module, ids: Tensor, sentence: Tensor, counts: np.ndarray, *
     keep_p = keep_probability(counts, sample)
     table = _noise_table(noise_distribution(counts)).to(device)
     gd = torch.Generator(device=device).manual_seed(seed)
+    was_training = model.training
     model.to(device).train()
     opt = torch.optim.SGD(model.parameters(), lr=lr)
     # the number of pairs varies a little per epoch; estimate it once for the progress bar and the lr schedule
@@ -169,7 +172,7 @@ def train(model: nn.Module, ids: Tensor, sentence: Tensor, counts: np.ndarray, *
                 losses.append(loss.item() / b)
                 step += 1
                 bar.update(1)
-    model.eval()
+    model.train(was_training)  # leave the mode as the caller had it
     return losses
 
 
@@ -227,7 +230,7 @@ def most_similar(vectors: Tensor, vocab: Vocab, word: str, k: int = 10) -> list[
 
 
 def analogy(vectors: Tensor, vocab: Vocab, a: str, b: str, c: str, k: int = 5) -> list[tuple[str, float]]:
-    """"a is to b as c is to ?": the k words nearest to unit(b) - unit(a) + unit(c), never a, b or c."""
+    """Answers to "a is to b as c is to ?": the k words nearest to unit(b) - unit(a) + unit(c), never a, b or c."""
     unit = _unit(vectors)
     ia, ib, ic = _index(vocab, a), _index(vocab, b), _index(vocab, c)
     return _top(unit, unit[ib] - unit[ia] + unit[ic], [ia, ib, ic], k, list(vocab))
