@@ -1,0 +1,269 @@
+"""word2vec from scratch: vocabulary, skip-gram pairs, skip-gram with negative sampling, and evaluation."""
+from collections import Counter
+from typing import Iterable, Sequence
+
+import numpy as np
+import torch
+from scipy.stats import spearmanr
+from torch import Tensor, nn
+from tqdm.auto import tqdm
+
+Vocab = dict[str, int]  # word -> row of the embedding matrix, most frequent word first
+
+
+def build_vocab(sentences: Iterable[Sequence[str]], min_count: int = 5) -> tuple[Vocab, np.ndarray]:
+    """Words seen at least ``min_count`` times, most frequent first (ties alphabetical), and their counts."""
+    if isinstance(min_count, bool) or not isinstance(min_count, int) or min_count < 1:
+        raise ValueError(f"min_count must be a positive int, got {min_count!r}")
+    counter = Counter(w for s in sentences for w in s)
+    kept = sorted(((w, c) for w, c in counter.items() if c >= min_count), key=lambda wc: (-wc[1], wc[0]))
+    vocab = {w: i for i, (w, _) in enumerate(kept)}
+    return vocab, np.array([c for _, c in kept], dtype=np.int64)
+
+
+def encode(sentences: Iterable[Sequence[str]], vocab: Vocab) -> tuple[Tensor, Tensor]:
+    """The corpus as one stream of word ids (out-of-vocabulary words dropped) and each token's sentence number."""
+    ids, sent = [], []
+    for k, s in enumerate(sentences):
+        row = [vocab[w] for w in s if w in vocab]
+        ids += row
+        sent += [k] * len(row)
+    return torch.tensor(ids, dtype=torch.int64), torch.tensor(sent, dtype=torch.int64)  # (N,), (N,)
+
+
+def keep_probability(counts: np.ndarray, sample: float = 1e-3) -> Tensor:
+    """word2vec's subsampling: keep a word of frequency f with probability (sqrt(f / s) + 1) * s / f, at most 1."""
+    if not sample > 0:
+        raise ValueError(f"sample must be positive, got {sample!r}")
+    f = torch.as_tensor(counts, dtype=torch.float64) / float(np.sum(counts))
+    return ((f / sample).sqrt() + 1).mul(sample / f).clamp(max=1.0)  # (V,)
+
+
+def noise_distribution(counts: np.ndarray, power: float = 0.75) -> Tensor:
+    """The negative-sampling distribution: unigram counts raised to ``power``, normalised."""
+    p = torch.as_tensor(counts, dtype=torch.float64) ** power
+    return p / p.sum()  # (V,)
+
+
+def skipgram_pairs(ids: Tensor, sentence: Tensor, window: int, shrink: bool = True,
+                   generator: torch.Generator | None = None) -> tuple[Tensor, Tensor]:
+    """All (centre, context) word-id pairs within ``window`` of each other in the same sentence.
+
+    As in word2vec, each centre draws its own window size uniformly from 1..window, so a context
+    word at distance d is used with probability (window - d + 1) / window; ``shrink=False`` keeps
+    every pair up to distance ``window``. Pass a seeded ``generator`` for reproducible pairs.
+    """
+    if isinstance(window, bool) or not isinstance(window, int) or window < 1:
+        raise ValueError(f"window must be a positive int, got {window!r}")
+    if ids.shape != sentence.shape or ids.dim() != 1:
+        raise ValueError(f"ids and sentence must be 1-D of the same length, got {tuple(ids.shape)} and {tuple(sentence.shape)}")
+    n = len(ids)
+    reach = torch.randint(1, window + 1, (n,), generator=generator) if shrink else torch.full((n,), window)  # (N,)
+    centres, contexts = [], []
+    for d in range(1, window + 1):
+        same = sentence[d:] == sentence[:-d]  # (N-d,) positions i with i and i+d in one sentence
+        left = same & (reach[:-d] >= d)  # centre i sees i+d
+        right = same & (reach[d:] >= d)  # centre i+d sees i
+        centres += [ids[:-d][left], ids[d:][right]]
+        contexts += [ids[d:][left], ids[:-d][right]]
+    return torch.cat(centres), torch.cat(contexts)  # (P,), (P,)
+
+
+class SkipGramNS(nn.Module):
+    """Skip-gram with negative sampling: input vectors for centres, output vectors for contexts (V, dim) each."""
+
+    def __init__(self, vocab_size: int, dim: int = 100):
+        super().__init__()
+        if vocab_size < 1 or dim < 1:
+            raise ValueError(f"vocab_size and dim must be positive, got {vocab_size} and {dim}")
+        self.inp = nn.Embedding(vocab_size, dim, sparse=True)
+        self.out = nn.Embedding(vocab_size, dim, sparse=True)
+        nn.init.uniform_(self.inp.weight, -0.5 / dim, 0.5 / dim)  # word2vec's initialisation
+        nn.init.zeros_(self.out.weight)
+
+    def forward(self, centre: Tensor, context: Tensor, negatives: Tensor) -> Tensor:
+        """Summed loss -log s(u_o . v_c) - sum_k log s(-u_k . v_c) of B pairs (B,), (B,) and negatives (B, K)."""
+        v = self.inp(centre)  # (B, D)
+        pos = (self.out(context) * v).sum(-1)  # (B,)
+        neg = torch.bmm(self.out(negatives), v.unsqueeze(-1)).squeeze(-1)  # (B, K)
+        return -(nn.functional.logsigmoid(pos).sum() + nn.functional.logsigmoid(-neg).sum())
+
+    @property
+    def vectors(self) -> Tensor:
+        """The word vectors (the input embeddings), detached, on the CPU: (V, dim)."""
+        return self.inp.weight.detach().cpu()
+
+
+class CBOWNS(nn.Module):
+    """CBOW with negative sampling: the mean of the context's input vectors predicts the centre word."""
+
+    def __init__(self, vocab_size: int, dim: int = 100):
+        super().__init__()
+        if vocab_size < 1 or dim < 1:
+            raise ValueError(f"vocab_size and dim must be positive, got {vocab_size} and {dim}")
+        self.inp = nn.EmbeddingBag(vocab_size, dim, mode="mean", sparse=True)
+        self.out = nn.Embedding(vocab_size, dim, sparse=True)
+        nn.init.uniform_(self.inp.weight, -0.5 / dim, 0.5 / dim)
+        nn.init.zeros_(self.out.weight)
+
+    def forward(self, context: Tensor, offsets: Tensor, centre: Tensor, negatives: Tensor) -> Tensor:
+        """Summed loss of B windows: bags of context ids (flat, with offsets (B,)), centres (B,), negatives (B, K)."""
+        h = self.inp(context, offsets)  # (B, D) mean context vector
+        pos = (self.out(centre) * h).sum(-1)  # (B,)
+        neg = torch.bmm(self.out(negatives), h.unsqueeze(-1)).squeeze(-1)  # (B, K)
+        return -(nn.functional.logsigmoid(pos).sum() + nn.functional.logsigmoid(-neg).sum())
+
+    @property
+    def vectors(self) -> Tensor:
+        """The word vectors (the input embeddings), detached, on the CPU: (V, dim)."""
+        return self.inp.weight.detach().cpu()
+
+
+def _noise_table(noise: Tensor, size: int = 10_000_000) -> Tensor:
+    """word2vec's trick: a long table in which word w fills a share noise[w] of the slots; uniform slots sample noise."""
+    return torch.repeat_interleave(torch.arange(len(noise)), (noise * size).round().long().clamp(min=1))
+
+
+def train(model: nn.Module, ids: Tensor, sentence: Tensor, counts: np.ndarray, *, device: torch.device,
+          epochs: int = 5, window: int = 5, negatives: int = 5, sample: float = 1e-3, lr: float = 0.025,
+          batch_size: int = 1024, seed: int = 0, progress: bool = True) -> list[float]:
+    """Train a SkipGramNS or CBOWNS with SGD whose rate decays linearly to 0; returns each batch's mean loss.
+
+    Each epoch subsamples frequent words afresh, forms the pairs (or windows), shuffles them and
+    draws ``negatives`` noise words per pair from the unigram^0.75 distribution.
+    """
+    if not isinstance(model, (SkipGramNS, CBOWNS)):
+        raise TypeError(f"model must be a SkipGramNS or CBOWNS, got {type(model).__name__}")
+    if isinstance(epochs, bool) or not isinstance(epochs, int) or epochs < 1:
+        raise ValueError(f"epochs must be a positive int, got {epochs!r}")
+    if len(counts) != model.out.num_embeddings:
+        raise ValueError(f"counts has {len(counts)} words but the model's vocabulary has {model.out.num_embeddings}")
+    g = torch.Generator().manual_seed(seed)
+    keep_p = keep_probability(counts, sample)
+    table = _noise_table(noise_distribution(counts)).to(device)
+    gd = torch.Generator(device=device).manual_seed(seed)
+    was_training = model.training
+    model.to(device).train()
+    opt = torch.optim.SGD(model.parameters(), lr=lr)
+    # the number of pairs varies a little per epoch; estimate it once for the progress bar and the lr schedule
+    cbow = isinstance(model, CBOWNS)
+    kept = len(ids) * float(keep_p[ids].mean())  # tokens left after subsampling, on average
+    total = int(epochs * kept * (1 if cbow else window + 1) / batch_size) + 1  # a skip-gram centre has window + 1 contexts on average
+    losses, step = [], 0
+    with tqdm(total=total, desc=type(model).__name__, disable=not progress) as bar:
+        for _ in range(epochs):
+            keep = torch.rand(len(ids), generator=g, dtype=torch.float64) < keep_p[ids]
+            if cbow:
+                batches = _cbow_batches(ids[keep], sentence[keep], window, batch_size, g)
+            else:
+                c, o = skipgram_pairs(ids[keep], sentence[keep], window, generator=g)  # (P,), (P,)
+                perm = torch.randperm(len(c), generator=g)
+                c, o = c[perm].to(device), o[perm].to(device)
+                batches = ((c[i:i + batch_size], o[i:i + batch_size]) for i in range(0, len(c), batch_size))
+            for batch in batches:
+                b = len(batch[-1]) if cbow else len(batch[0])
+                neg = table[torch.randint(len(table), (b, negatives), device=device, generator=gd)]  # (B, K)
+                for group in opt.param_groups:
+                    group["lr"] = lr * max(1e-4, 1 - step / total)  # word2vec's linear decay
+                loss = model(*[t.to(device) for t in batch], neg)
+                opt.zero_grad()
+                loss.backward()
+                opt.step()
+                losses.append(loss.item() / b)
+                step += 1
+                bar.update(1)
+    model.train(was_training)  # leave the mode as the caller had it
+    return losses
+
+
+def _cbow_batches(ids: Tensor, sentence: Tensor, window: int, batch_size: int, g: torch.Generator):
+    """CBOW batches (flat context ids, offsets, centres): each centre with its window's words as one bag."""
+    n = len(ids)
+    reach = torch.randint(1, window + 1, (n,), generator=g)
+    pos = torch.arange(n)
+    ctx_pos, ctr_pos = [], []
+    for d in range(1, window + 1):
+        same = sentence[d:] == sentence[:-d]
+        left, right = same & (reach[:-d] >= d), same & (reach[d:] >= d)
+        ctr_pos += [pos[:-d][left], pos[d:][right]]
+        ctx_pos += [pos[d:][left], pos[:-d][right]]
+    ctr_pos, ctx_pos = torch.cat(ctr_pos), torch.cat(ctx_pos)
+    order = torch.argsort(ctr_pos, stable=True)
+    ctr_pos, ctx_pos = ctr_pos[order], ctx_pos[order]
+    centres, sizes = torch.unique_consecutive(ctr_pos, return_counts=True)  # centres with >= 1 context
+    starts = torch.cumsum(sizes, 0) - sizes
+    perm = torch.randperm(len(centres), generator=g)
+    for i in range(0, len(centres), batch_size):
+        sel = perm[i:i + batch_size]
+        s, z = starts[sel], sizes[sel]
+        flat = torch.repeat_interleave(s - torch.cumsum(z, 0) + z, z) + torch.arange(int(z.sum()))
+        yield ids[ctx_pos[flat]], torch.cumsum(z, 0) - z, ids[centres[sel]]
+
+
+def _index(vocab: Vocab, word: str) -> int:
+    if word not in vocab:
+        raise KeyError(f"word {word!r} is not in the vocabulary")
+    return vocab[word]
+
+
+def _unit(vectors: Tensor) -> Tensor:
+    v = torch.as_tensor(vectors, dtype=torch.float32)
+    if v.dim() != 2:
+        raise ValueError(f"vectors must be a (V, dim) matrix, got shape {tuple(v.shape)}")
+    return v / v.norm(dim=1, keepdim=True).clamp(min=1e-12)  # (V, D)
+
+
+def _top(unit: Tensor, query: Tensor, exclude: list[int], k: int, words: list[str]) -> list[tuple[str, float]]:
+    if isinstance(k, bool) or not isinstance(k, int) or k < 1:
+        raise ValueError(f"k must be a positive int, got {k!r}")
+    sims = unit @ (query / query.norm().clamp(min=1e-12))  # (V,) cosine similarities
+    sims[exclude] = -float("inf")
+    top = sims.topk(min(k, len(words) - len(set(exclude))))
+    return [(words[i], float(s)) for s, i in zip(top.values, top.indices)]
+
+
+def most_similar(vectors: Tensor, vocab: Vocab, word: str, k: int = 10) -> list[tuple[str, float]]:
+    """The k words whose vectors (V, dim) have the highest cosine similarity to ``word``'s, itself excluded."""
+    unit = _unit(vectors)
+    i = _index(vocab, word)
+    return _top(unit, unit[i], [i], k, list(vocab))
+
+
+def analogy(vectors: Tensor, vocab: Vocab, a: str, b: str, c: str, k: int = 5) -> list[tuple[str, float]]:
+    """Answers to "a is to b as c is to ?": the k words nearest to unit(b) - unit(a) + unit(c), never a, b or c."""
+    unit = _unit(vectors)
+    ia, ib, ic = _index(vocab, a), _index(vocab, b), _index(vocab, c)
+    return _top(unit, unit[ib] - unit[ia] + unit[ic], [ia, ib, ic], k, list(vocab))
+
+
+def analogy_coverage(vocab: Vocab, questions: Sequence[tuple[str, str, str, str]]) -> tuple[int, int]:
+    """How many analogy questions have all four words in the vocabulary, and how many are skipped."""
+    used = sum(all(w in vocab for w in q) for q in questions)
+    return used, len(questions) - used
+
+
+def evaluate_analogies(vectors: Tensor, vocab: Vocab, questions: Sequence[tuple[str, str, str, str]]) -> float:
+    """Accuracy on (a, b, c, d) questions whose words are all in the vocabulary: is d the top answer of analogy(a, b, c)?"""
+    q = torch.tensor([[vocab[w] for w in x] for x in questions if all(w in vocab for w in x)],
+                     dtype=torch.int64).reshape(-1, 4)  # (Q, 4)
+    if len(q) == 0:
+        raise ValueError(f"none of the {len(questions)} questions has all four words in the vocabulary")
+    unit = _unit(vectors)
+    correct = 0
+    for chunk in q.split(1024):
+        query = unit[chunk[:, 1]] - unit[chunk[:, 0]] + unit[chunk[:, 2]]  # (q, D), eq. b - a + c
+        sims = query @ unit.T  # (q, V); the query's norm does not change the argmax
+        sims.scatter_(1, chunk[:, :3], -float("inf"))  # the input words are never the answer
+        correct += int((sims.argmax(1) == chunk[:, 3]).sum())
+    return correct / len(q)
+
+
+def wordsim_spearman(vectors: Tensor, vocab: Vocab, pairs: Sequence[tuple[str, str, float]]) -> float:
+    """Spearman correlation between human similarity scores and cosine similarity, over in-vocabulary pairs."""
+    kept = [(vocab[a], vocab[b], s) for a, b, s in pairs if a in vocab and b in vocab]
+    if len(kept) < 3:
+        raise ValueError(f"only {len(kept)} of the {len(pairs)} pairs are in the vocabulary; need at least 3")
+    unit = _unit(vectors)
+    ia, ib, human = zip(*kept)
+    cos = (unit[list(ia)] * unit[list(ib)]).sum(1)  # (P,)
+    return float(spearmanr(np.asarray(human), cos.numpy()).statistic)

@@ -1,0 +1,136 @@
+"""dlext.word2vec: pairs and vocabularies on tiny corpora, the loss against a hand computation, evaluation against gensim."""
+import numpy as np
+import pytest
+import torch
+
+from dlext import word2vec as w
+
+
+def test_build_vocab_orders_by_count_and_drops_rare_words():
+    vocab, counts = w.build_vocab([["b", "a", "b"], ["c", "b", "a", "d"]], min_count=2)
+    assert vocab == {"b": 0, "a": 1} and counts.tolist() == [3, 2]
+    with pytest.raises(ValueError, match="min_count"):
+        w.build_vocab([["a"]], min_count=0)
+
+
+def test_skipgram_pairs_stay_inside_sentences_and_windows():
+    ids, sent = torch.arange(6), torch.tensor([0, 0, 0, 1, 1, 1])
+    c, o = w.skipgram_pairs(ids, sent, window=1)
+    assert len(w.skipgram_pairs(ids, sent, window=2, shrink=False)[0]) == 12  # 2 * (2 + 1) per sentence
+    pairs = set(zip(c.tolist(), o.tolist()))
+    assert pairs == {(0, 1), (1, 0), (1, 2), (2, 1), (3, 4), (4, 3), (4, 5), (5, 4)}  # never (2, 3)
+    # window 2: each centre draws a reach of 1 or 2, so distance-2 pairs appear about half the time
+    n = 20_000
+    c, o = w.skipgram_pairs(torch.arange(n), torch.zeros(n, dtype=torch.long), window=2,
+                            generator=torch.Generator().manual_seed(0))
+    dist = (c - o).abs()
+    assert set(dist.tolist()) == {1, 2}
+    assert abs((dist == 2).sum().item() / (2 * n) - 0.5) < 0.02  # binomial sd 0.0035 for 2n draws
+    with pytest.raises(ValueError, match="window"):
+        w.skipgram_pairs(ids, sent, window=0)
+
+
+def test_keep_probability_and_noise_distribution():
+    counts = np.array([1000, 10, 1])
+    keep = w.keep_probability(counts, sample=1e-2)
+    f = counts / counts.sum()
+    torch.testing.assert_close(keep, torch.tensor(np.minimum((np.sqrt(f / 1e-2) + 1) * 1e-2 / f, 1.0)))
+    p = w.noise_distribution(counts)
+    torch.testing.assert_close(p, torch.tensor(counts ** 0.75 / (counts ** 0.75).sum()))
+    assert p[2] > counts[2] / counts.sum()  # the power lifts rare words
+
+
+def test_skipgram_loss_matches_the_formula_and_autograd():
+    torch.manual_seed(0)
+    model = w.SkipGramNS(7, 4)
+    nn_init = torch.randn(7, 4)
+    model.out.weight.data.copy_(nn_init)
+    c, o, neg = torch.tensor([1, 2]), torch.tensor([3, 4]), torch.tensor([[5, 6], [0, 6]])
+    v, u = model.inp.weight.detach(), model.out.weight.detach()
+    expected = sum(-torch.log(torch.sigmoid(u[o[b]] @ v[c[b]])) - sum(torch.log(torch.sigmoid(-u[k] @ v[c[b]]))
+                   for k in neg[b]) for b in range(2))
+    torch.testing.assert_close(model(c, o, neg), expected)
+    model(c, o, neg).backward()
+    grad = model.inp.weight.grad.to_dense()
+    # d loss / d v_c = (s(u_o.v_c) - 1) u_o + sum_k s(u_k.v_c) u_k, for centre 1 (row 1)
+    g1 = (torch.sigmoid(u[3] @ v[1]) - 1) * u[3] + sum(torch.sigmoid(u[k] @ v[1]) * u[k] for k in (5, 6))
+    torch.testing.assert_close(grad[1], g1)
+
+
+def _toy_corpus(seed: int = 0) -> list[list[str]]:
+    """Two topics whose words never share a sentence: animals and vehicles."""
+    rng = np.random.default_rng(seed)
+    topics = [["cat", "dog", "horse", "cow"], ["car", "bus", "train", "truck"]]
+    return [list(rng.choice(topics[k % 2], size=8)) for k in range(600)]
+
+
+@pytest.mark.parametrize("kind", [w.SkipGramNS, w.CBOWNS])
+def test_training_separates_two_topics(kind):
+    sentences = _toy_corpus()
+    vocab, counts = w.build_vocab(sentences, 1)
+    ids, sent = w.encode(sentences, vocab)
+    torch.manual_seed(0)
+    model = kind(len(vocab), 10).eval()
+    losses = w.train(model, ids, sent, counts, device=torch.device("cpu"), epochs=3, window=2, negatives=3,
+                     sample=1.0, lr=0.05, batch_size=64, progress=False)
+    assert np.mean(losses[-10:]) < np.mean(losses[:10])
+    assert not model.training  # the caller's mode is restored
+    for word, friends in [("cat", {"dog", "horse", "cow"}), ("bus", {"car", "train", "truck"})]:
+        assert {x for x, _ in w.most_similar(model.vectors, vocab, word, 3)} == friends
+
+
+def test_train_rejects_bad_arguments():
+    ids, sent, counts = torch.zeros(4, dtype=torch.long), torch.zeros(4, dtype=torch.long), np.array([4])
+    with pytest.raises(TypeError, match="SkipGramNS"):
+        w.train(torch.nn.Linear(2, 2), ids, sent, counts, device=torch.device("cpu"))
+    with pytest.raises(ValueError, match="epochs"):
+        w.train(w.SkipGramNS(1, 2), ids, sent, counts, device=torch.device("cpu"), epochs=0)
+    with pytest.raises(ValueError, match="counts"):
+        w.train(w.SkipGramNS(3, 2), ids, sent, counts, device=torch.device("cpu"))
+
+
+def test_analogy_excludes_inputs_and_unknown_words_raise():
+    vocab = {"man": 0, "king": 1, "woman": 2, "queen": 3, "apple": 4}
+    vectors = torch.tensor([[1.0, 0, 0], [1, 1, 0], [0, 0, 1], [0, 1, 1], [1, 1, 1.1]])
+    # b - a + c = (0, 1, 1) = queen exactly; apple is close but second
+    assert [x for x, _ in w.analogy(vectors, vocab, "man", "king", "woman", 2)] == ["queen", "apple"]
+    assert "king" not in [x for x, _ in w.analogy(vectors, vocab, "man", "king", "man", 4)]
+    with pytest.raises(KeyError, match="prince"):
+        w.analogy(vectors, vocab, "man", "prince", "woman")
+    with pytest.raises(KeyError, match="prince"):
+        w.most_similar(vectors, vocab, "prince")
+    questions = [("man", "king", "woman", "queen"), ("man", "king", "woman", "apple"), ("man", "prince", "x", "y")]
+    assert w.analogy_coverage(vocab, questions) == (2, 1)
+    assert w.evaluate_analogies(vectors, vocab, questions) == 0.5  # the OOV question is skipped, not wrong
+
+
+@pytest.fixture(scope="module")
+def gensim_model(shared_data):
+    import gensim  # a direct pin in requirements.txt: missing, these tests must fail, not skip
+    from dlext import data
+    sentences = data.load_brown()[:8000]
+    model = gensim.models.Word2Vec(sentences, vector_size=30, window=5, min_count=3, sg=1, epochs=2,
+                                   workers=1, seed=0)
+    vocab = {word: i for i, word in enumerate(model.wv.index_to_key)}
+    return model, vocab, torch.tensor(model.wv.vectors)
+
+
+def test_evaluate_analogies_matches_gensim(gensim_model):
+    from dlext import data
+    model, vocab, vectors = gensim_model
+    questions = data.load_analogies()
+    gensim_score, sections = model.wv.evaluate_word_analogies(str(data.fetch("word2vec-eval/questions-words.txt")))
+    ours = w.evaluate_analogies(vectors, vocab, [q for sec in questions.values() for q in sec])
+    assert ours == pytest.approx(gensim_score, abs=1e-12)
+    for sec in sections[:-1]:  # per section too; the last entry is gensim's total
+        n = len(sec["correct"]) + len(sec["incorrect"])
+        assert w.analogy_coverage(vocab, questions[sec["section"]])[0] == n
+        if n:
+            assert w.evaluate_analogies(vectors, vocab, questions[sec["section"]]) == pytest.approx(len(sec["correct"]) / n)
+
+
+def test_wordsim_spearman_matches_gensim(gensim_model):
+    from dlext import data
+    model, vocab, vectors = gensim_model
+    _, spearman, _ = model.wv.evaluate_word_pairs(str(data.fetch("word2vec-eval/wordsim353.tsv")))
+    assert w.wordsim_spearman(vectors, vocab, data.load_wordsim353()) == pytest.approx(spearman.statistic, abs=1e-6)
