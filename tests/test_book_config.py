@@ -11,7 +11,8 @@ ROOT = Path(__file__).resolve().parents[1]
 CONFIG = yaml.safe_load((ROOT / "_config.yml").read_text())
 TOC = yaml.safe_load((ROOT / "_toc.yml").read_text())
 REPO_URL = CONFIG["repository"]["url"].rstrip("/")
-PARTS = ["Foundations", "Architectures", "Representation learning", "Generative and adversarial models"]
+PARTS = ["Foundations", "Architectures", "Representation learning", "Generative and adversarial models",
+         "Understanding networks"]
 
 
 def toc_files() -> list[str]:
