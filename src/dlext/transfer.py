@@ -1,0 +1,166 @@
+"""Learning from little data: reuse a pretrained CNN on new classes, pseudo-label, augment.
+
+The network is the course's small MNIST CNN (``sample_quality.MNISTClassifier``); its body has
+three weight layers, ``LAYERS`` in order, and transfer replaces its head with a new one.
+"""
+import copy
+import math
+from typing import Callable
+
+import torch
+from torch import Tensor, nn
+from torch.nn import functional as F
+
+from dlext import train
+from dlext.sample_quality import MNISTClassifier
+
+__all__ = ["LAYERS", "digit_subset", "per_class_sample", "make_model", "make_optimizer", "fit_steps",
+           "random_affine", "add_noise", "rotate180", "pseudo_labels", "confusion_rate"]
+
+LAYERS = ("conv1", "conv2", "fc")  # the weight layers of MNISTClassifier.body, input to output
+_BODY_INDEX = {"conv1": 0, "conv2": 3, "fc": 7}  # where each sits in the nn.Sequential body
+
+
+def digit_subset(X: Tensor, y: Tensor, digits: list[int]) -> tuple[Tensor, Tensor]:
+    """The examples whose label is in ``digits``, relabelled 0..len(digits)-1 in that order."""
+    if len(X) != len(y):
+        raise ValueError(f"X and y must have the same length, got {len(X)} and {len(y)}")
+    if not digits or len(set(digits)) != len(digits):
+        raise ValueError(f"digits must be a non-empty list without repeats, got {digits!r}")
+    lookup = torch.full((int(max(max(digits), y.max())) + 1,), -1, dtype=torch.long)
+    lookup[torch.tensor(digits)] = torch.arange(len(digits))
+    new = lookup[y]  # (N,), -1 for digits not asked for
+    keep = new >= 0
+    return X[keep], new[keep]
+
+
+def per_class_sample(y: Tensor, n_per_class: int, generator: torch.Generator | None = None) -> Tensor:
+    """Indices (C * n_per_class,) of ``n_per_class`` examples of each class in y, drawn without repeats."""
+    if not (isinstance(n_per_class, int) and n_per_class > 0):
+        raise ValueError(f"n_per_class must be a positive int, got {n_per_class!r}")
+    picks = []
+    for c in y.unique():
+        members = (y == c).nonzero().squeeze(1)
+        if len(members) < n_per_class:
+            raise ValueError(f"class {int(c)} has only {len(members)} examples, fewer than n_per_class={n_per_class}")
+        picks.append(members[torch.randperm(len(members), generator=generator)[:n_per_class]])
+    return torch.cat(picks)
+
+
+def make_model(num_classes: int, pretrained: MNISTClassifier | None = None, freeze_up_to: int = 0) -> MNISTClassifier:
+    """A copy of ``pretrained`` (or a freshly initialised CNN) with a new head of ``num_classes`` outputs.
+
+    The first ``freeze_up_to`` weight layers of the body (``LAYERS``) get ``requires_grad=False``;
+    ``pretrained`` itself is never changed.
+    """
+    if not (isinstance(num_classes, int) and num_classes >= 2):
+        raise ValueError(f"num_classes must be an int >= 2, got {num_classes!r}")
+    if not (isinstance(freeze_up_to, int) and 0 <= freeze_up_to <= len(LAYERS)):
+        raise ValueError(f"freeze_up_to must be an int in 0..{len(LAYERS)}, got {freeze_up_to!r}")
+    if pretrained is None:
+        if freeze_up_to:
+            raise ValueError("freezing layers of a randomly initialised network makes no sense; pass pretrained")
+        model = MNISTClassifier()
+    elif isinstance(pretrained, MNISTClassifier):
+        model = copy.deepcopy(pretrained).cpu()
+    else:
+        raise TypeError(f"pretrained must be an MNISTClassifier or None, got {type(pretrained).__name__}")
+    model.head = nn.Linear(model.head.in_features, num_classes)
+    for p in model.parameters():
+        p.requires_grad_(True)
+    for name in LAYERS[:freeze_up_to]:
+        model.body[_BODY_INDEX[name]].requires_grad_(False)
+    return model
+
+
+def make_optimizer(model: MNISTClassifier, lr: float, body_lr: float | None = None) -> torch.optim.Adam:
+    """Adam over the trainable parameters: the head at ``lr``, the body at ``body_lr`` (default ``lr``)."""
+    if lr <= 0 or (body_lr is not None and body_lr <= 0):
+        raise ValueError(f"learning rates must be positive, got lr={lr!r}, body_lr={body_lr!r}")
+    body = [p for p in model.body.parameters() if p.requires_grad]
+    groups = [{"params": list(model.head.parameters()), "lr": lr}]
+    if body:
+        groups.append({"params": body, "lr": lr if body_lr is None else body_lr})
+    return torch.optim.Adam(groups, lr=lr)
+
+
+def fit_steps(model: nn.Module, X: Tensor, y: Tensor, *, steps: int, batch_size: int,
+              optimizer: torch.optim.Optimizer, device: torch.device,
+              augment: Callable[[Tensor], Tensor] | None = None) -> list[float]:
+    """Train with cross-entropy for about ``steps`` mini-batches (whole epochs, at least ``steps``).
+
+    ``augment`` maps a batch of inputs (B, ...) on ``device`` to a perturbed batch of the same shape;
+    it runs afresh on every batch. Uses ``train.fit``, so each epoch sees the examples in a new order.
+    """
+    if len(X) != len(y):
+        raise ValueError(f"X and y must have the same length, got {len(X)} and {len(y)}")
+    if not (isinstance(steps, int) and steps > 0):
+        raise ValueError(f"steps must be a positive int, got {steps!r}")
+    if not (isinstance(batch_size, int) and batch_size > 0):
+        raise ValueError(f"batch_size must be a positive int, got {batch_size!r}")
+    model.to(device)
+    epochs = math.ceil(steps / math.ceil(len(X) / batch_size))
+
+    def batch_loss(idx: Tensor) -> Tensor:
+        xb = X[idx].to(device)
+        if augment is not None:
+            xb = augment(xb)
+        return F.cross_entropy(model(xb), y[idx].to(device))
+
+    return train.fit(model, len(X), batch_loss, epochs=epochs, batch_size=batch_size,
+                     optimizer=optimizer, progress=False)
+
+
+def random_affine(x: Tensor, max_degrees: float = 0.0, max_shift: float = 0.0,
+                  generator: torch.Generator | None = None) -> Tensor:
+    """Rotate each image (B, C, H, W) by a uniform angle in +-max_degrees and shift it by up to max_shift pixels."""
+    if max_degrees < 0 or max_shift < 0:
+        raise ValueError(f"max_degrees and max_shift must be >= 0, got {max_degrees!r}, {max_shift!r}")
+    if x.ndim != 4:
+        raise ValueError(f"expected images (B, C, H, W), got shape {tuple(x.shape)}")
+    B, _, H, W = x.shape
+    u = torch.rand(B, 3, generator=generator).to(x.device) * 2 - 1  # (B, 3) uniform in [-1, 1]
+    angle = u[:, 0] * math.radians(max_degrees)
+    cos, sin = angle.cos(), angle.sin()
+    # affine_grid maps output to input coordinates in [-1, 1]: a shift of s pixels is 2 s / size there
+    theta = torch.stack([torch.stack([cos, -sin, u[:, 1] * 2 * max_shift / W], 1),
+                         torch.stack([sin, cos, u[:, 2] * 2 * max_shift / H], 1)], 1)  # (B, 2, 3)
+    grid = F.affine_grid(theta.to(x.dtype), list(x.shape), align_corners=False)
+    return F.grid_sample(x, grid, align_corners=False, padding_mode="zeros")
+
+
+def add_noise(x: Tensor, std: float, generator: torch.Generator | None = None) -> Tensor:
+    """Add Gaussian pixel noise of standard deviation ``std`` and clip to [0, 1]."""
+    if std < 0:
+        raise ValueError(f"std must be >= 0, got {std!r}")
+    return (x + std * torch.randn(x.shape, generator=generator).to(x.device)).clamp(0, 1)
+
+
+def rotate180(x: Tensor, p: float = 0.5, generator: torch.Generator | None = None) -> Tensor:
+    """Turn each image (B, C, H, W) upside down (a 180-degree rotation) with probability p."""
+    if not 0 <= p <= 1:
+        raise ValueError(f"p must be a probability in [0, 1], got {p!r}")
+    flip = (torch.rand(len(x), generator=generator) < p).to(x.device)  # (B,)
+    return torch.where(flip[:, None, None, None], x.flip(-2, -1), x)
+
+
+def pseudo_labels(probs: Tensor, threshold: float) -> tuple[Tensor, Tensor]:
+    """Rows of ``probs`` (N, C) whose top probability is at least ``threshold``: their indices and argmax labels."""
+    if probs.ndim != 2:
+        raise ValueError(f"probs must be (N, C), got shape {tuple(probs.shape)}")
+    if not 0 <= threshold <= 1:
+        raise ValueError(f"threshold must be in [0, 1], got {threshold!r}")
+    confidence, labels = probs.max(1)
+    keep = (confidence >= threshold).nonzero().squeeze(1)
+    return keep, labels[keep]
+
+
+def confusion_rate(pred: Tensor, y: Tensor, a: int, b: int) -> float:
+    """Share of the examples of classes a and b that are predicted as the other one of the two."""
+    if pred.shape != y.shape:
+        raise ValueError(f"pred and y must have the same shape, got {tuple(pred.shape)} and {tuple(y.shape)}")
+    pair = (y == a) | (y == b)
+    if not pair.any():
+        raise ValueError(f"y holds no example of class {a} or {b}")
+    swapped = ((y == a) & (pred == b)) | ((y == b) & (pred == a))
+    return swapped.sum().item() / pair.sum().item()
