@@ -1,0 +1,169 @@
+"""Adversarial examples: FGSM, PGD and targeted attacks under an L-infinity budget, and accuracy under attack.
+
+For images x in [0, 1] with label y and a classifier with cross-entropy loss L(x, y):
+
+    FGSM (Goodfellow et al., 2014):  x' = clip_[0,1](x + eps sign(grad_x L(x, y)))
+    PGD  (Madry et al., 2017):       x_{t+1} = clip_[0,1](proj_eps(x_t + alpha sign(grad_x L(x_t, y))))
+
+where proj_eps clips every pixel to [x - eps, x + eps]. A targeted attack descends L(x, target) instead.
+Every attack runs the model in eval mode with its parameters frozen, then restores the model's
+train/eval mode and each parameter's ``requires_grad``; no gradient ever reaches the parameters.
+"""
+from contextlib import contextmanager
+from numbers import Real
+from typing import Callable, Iterator
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+__all__ = ["fgsm", "pgd", "targeted", "accuracy_under_attack", "project", "frozen"]
+
+Attack = Callable[[nn.Module, Tensor, Tensor, float], Tensor]
+
+
+@contextmanager
+def frozen(model: nn.Module) -> Iterator[nn.Module]:
+    """Eval mode and ``requires_grad=False`` for every parameter inside the block; both restored after."""
+    if not isinstance(model, nn.Module):
+        raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
+    modes = [(m, m.training) for m in model.modules()]  # submodules may differ from the top
+    flags = [(p, p.requires_grad) for p in model.parameters()]
+    model.eval()
+    for p, _ in flags:
+        p.requires_grad_(False)
+    try:
+        yield model
+    finally:
+        for m, training in modes:
+            m.training = training
+        for p, flag in flags:
+            p.requires_grad_(flag)
+
+
+def _eps(name: str, value, upper: float | None = None) -> float:
+    """A finite, non-negative float (at most ``upper``), or a TypeError/ValueError naming the argument."""
+    if isinstance(value, bool) or not isinstance(value, Real):
+        raise TypeError(f"{name} must be a real number, got {type(value).__name__} {value!r}")
+    value = float(value)
+    if not (value >= 0 and value != float("inf")):
+        raise ValueError(f"{name} must be finite and >= 0, got {value}")
+    if upper is not None and value > upper:
+        raise ValueError(f"{name} must be <= {upper}, got {value}")
+    return value
+
+
+def _images(x) -> Tensor:
+    if not isinstance(x, Tensor):
+        raise TypeError(f"x must be a tensor of images, got {type(x).__name__}")
+    if x.ndim < 2 or not x.is_floating_point():
+        raise ValueError(f"x must be a floating-point batch (B, ...), got dtype {x.dtype} and shape {tuple(x.shape)}")
+    if not torch.isfinite(x).all():
+        raise ValueError("x contains NaN or infinite values")
+    if x.numel() and (x.min() < 0 or x.max() > 1):
+        raise ValueError(f"x must be images with pixels in [0, 1], got values in [{x.min():.3g}, {x.max():.3g}]")
+    return x
+
+
+def _labels(name: str, y, x: Tensor) -> Tensor:
+    if isinstance(y, int) and not isinstance(y, bool):
+        y = torch.full((len(x),), y, dtype=torch.long, device=x.device)
+    if not isinstance(y, Tensor) or y.dtype not in (torch.int64, torch.int32, torch.int16, torch.uint8):
+        raise TypeError(f"{name} must be an int or an integer tensor of class indices, got {getattr(y, 'dtype', type(y).__name__)}")
+    if y.shape != (len(x),):
+        raise ValueError(f"{name} must have shape ({len(x)},) to match x of shape {tuple(x.shape)}, got {tuple(y.shape)}")
+    return y.to(device=x.device, dtype=torch.long)
+
+
+def project(x_adv: Tensor, x: Tensor, eps: float) -> Tensor:
+    """The nearest image to ``x_adv`` within eps of ``x`` in L-infinity and inside [0, 1] (same shape)."""
+    eps = _eps("eps", eps)
+    if x_adv.shape != x.shape:
+        raise ValueError(f"x_adv and x must have the same shape, got {tuple(x_adv.shape)} and {tuple(x.shape)}")
+    # The box [x - eps, x + eps] and [0, 1] are both per-pixel intervals, so clipping to one and then the
+    # other lands in their intersection (never empty, since x itself is in [0, 1]).
+    return torch.minimum(torch.maximum(x_adv, x - eps), x + eps).clamp(0, 1)
+
+
+def _grad(model: nn.Module, x: Tensor, labels: Tensor) -> Tensor:
+    """grad_x of the summed cross-entropy; same shape as x. Only x asks for a gradient."""
+    x = x.detach().requires_grad_(True)
+    with torch.enable_grad():
+        loss = F.cross_entropy(model(x), labels, reduction="sum")  # sum: each image's gradient is its own
+        (g,) = torch.autograd.grad(loss, x)
+    return g
+
+
+def fgsm(model: nn.Module, x: Tensor, y: Tensor, eps: float) -> Tensor:
+    """One signed-gradient step of size eps up the loss of the true labels y; images (B, ...) in [0, 1]."""
+    eps = _eps("eps", eps)
+    x, y = _images(x), _labels("y", y, x)
+    with frozen(model):
+        g = _grad(model, x, y)  # (B, ...)
+    return (x + eps * g.sign()).clamp(0, 1).detach()
+
+
+def _pgd(model: nn.Module, x: Tensor, labels: Tensor, eps: float, alpha: float, steps: int,
+         random_start: bool, direction: float, generator: torch.Generator | None) -> Tensor:
+    """Projected sign-gradient steps; direction +1 climbs the loss (untargeted), -1 descends it (targeted)."""
+    if isinstance(steps, bool) or not isinstance(steps, int) or steps < 0:
+        raise ValueError(f"steps must be an int >= 0, got {steps!r}")
+    x_adv = x.clone()
+    if random_start and eps > 0:  # a uniform point of the eps-box, so the first gradient is not taken at x
+        noise = torch.rand(x.shape, generator=generator, device="cpu" if generator is None else generator.device)
+        x_adv = project(x + eps * (2 * noise.to(x.device) - 1), x, eps)
+    with frozen(model):
+        for _ in range(steps):
+            g = _grad(model, x_adv, labels)
+            x_adv = project(x_adv + direction * alpha * g.sign(), x, eps)
+    return x_adv.detach()
+
+
+def pgd(model: nn.Module, x: Tensor, y: Tensor, eps: float, alpha: float, steps: int,
+        random_start: bool = True, generator: torch.Generator | None = None) -> Tensor:
+    """``steps`` FGSM steps of size alpha, each projected back into the eps-box around x and into [0, 1]."""
+    eps, alpha = _eps("eps", eps), _eps("alpha", alpha)
+    x, y = _images(x), _labels("y", y, x)
+    return _pgd(model, x, y, eps, alpha, steps, random_start, +1.0, generator)
+
+
+def targeted(model: nn.Module, x: Tensor, target: Tensor | int, eps: float = 0.2, alpha: float | None = None,
+             steps: int = 20, random_start: bool = False, generator: torch.Generator | None = None) -> Tensor:
+    """PGD that descends the cross-entropy of ``target`` (an int or (B,) classes): x' within eps of x, in [0, 1].
+
+    ``alpha`` defaults to 2.5 eps / steps, so the steps can cross the box and come back (Madry et al.).
+    """
+    eps = _eps("eps", eps)
+    alpha = 2.5 * eps / max(steps, 1) if alpha is None else _eps("alpha", alpha)
+    x = _images(x)
+    target = _labels("target", target, x)
+    return _pgd(model, x, target, eps, alpha, steps, random_start, -1.0, generator)
+
+
+def accuracy_under_attack(model: nn.Module, x: Tensor, y: Tensor, attack: Attack, eps: float,
+                          batch_size: int = 500, device: torch.device | str | None = None) -> float:
+    """Fraction of x (N, ...) still classified as y after ``attack(model, x_batch, y_batch, eps)``.
+
+    Batches move to ``device`` (default: where the model's first parameter is); eps = 0 skips the attack.
+    """
+    eps = _eps("eps", eps)
+    if not callable(attack):
+        raise TypeError(f"attack must be a function (model, x, y, eps) -> x_adv, got {type(attack).__name__}")
+    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size <= 0:
+        raise ValueError(f"batch_size must be a positive int, got {batch_size!r}")
+    x = _images(x)
+    y = _labels("y", y, x)
+    if len(x) == 0:
+        raise ValueError("x is empty: accuracy of no images is undefined")
+    if device is None:
+        device = next((p.device for p in model.parameters()), torch.device("cpu"))
+    correct = 0
+    with frozen(model):
+        for i in range(0, len(x), batch_size):
+            xb, yb = x[i:i + batch_size].to(device), y[i:i + batch_size].to(device)
+            x_adv = attack(model, xb, yb, eps) if eps > 0 else xb
+            if x_adv.shape != xb.shape:
+                raise ValueError(f"attack returned shape {tuple(x_adv.shape)} for a batch of shape {tuple(xb.shape)}")
+            with torch.no_grad():
+                correct += (model(x_adv).argmax(-1) == yb).sum().item()
+    return correct / len(x)

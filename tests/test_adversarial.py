@@ -1,0 +1,173 @@
+"""dlext.adversarial: FGSM against a hand-computed linear model; budgets, [0, 1], model state left alone."""
+from functools import partial
+
+import pytest
+import torch
+from torch import nn
+
+from dlext import adversarial as adv
+
+
+def _linear_two_class() -> nn.Module:
+    """logits = W x + b for 4-pixel images, with known weights."""
+    model = nn.Sequential(nn.Flatten(), nn.Linear(4, 2))
+    with torch.no_grad():
+        model[1].weight.copy_(torch.tensor([[1.0, -2.0, 0.5, 0.0], [-1.0, 1.0, 2.0, 3.0]]))
+        model[1].bias.zero_()
+    return model
+
+
+def _small_cnn(seed: int = 0) -> nn.Module:
+    torch.manual_seed(seed)
+    return nn.Sequential(nn.Conv2d(1, 4, 3, padding=1), nn.ReLU(), nn.Dropout(0.5), nn.Flatten(),
+                         nn.Linear(4 * 8 * 8, 10))
+
+
+def _images(n: int = 16, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+    g = torch.Generator().manual_seed(seed)
+    return torch.rand(n, 1, 8, 8, generator=g), torch.randint(0, 10, (n,), generator=g)
+
+
+def test_fgsm_matches_the_hand_computed_linear_model():
+    # For two classes, d CE / d x = W^T (p - e_y) = p_1 (w_1 - w_0) when y = 0 (and p_0 (w_0 - w_1) when y = 1),
+    # so FGSM moves every pixel by eps in the sign of w_1 - w_0 = (-2, 3, 1.5, 3) for y = 0, the opposite for y = 1.
+    model = _linear_two_class()
+    x = torch.full((2, 1, 2, 2), 0.5)
+    y = torch.tensor([0, 1])
+    out = adv.fgsm(model, x, y, 0.1)
+    step = torch.tensor([-1.0, 1.0, 1.0, 1.0]).reshape(1, 2, 2) * 0.1
+    torch.testing.assert_close(out, torch.stack([0.5 + step, 0.5 - step]))
+    # The logit margin z_1 - z_0 changes by exactly eps * |w_1 - w_0|_1 = 0.1 * 9.5 (the linear explanation).
+    margin = lambda v: (model(v)[:, 1] - model(v)[:, 0]).detach()
+    torch.testing.assert_close(margin(out) - margin(x), torch.tensor([0.95, -0.95]))
+
+
+def test_fgsm_zero_weight_pixel_does_not_move_and_clipping_holds():
+    model = _linear_two_class()
+    with torch.no_grad():
+        model[1].weight[:, 3] = 0.0
+    x = torch.tensor([[0.0, 1.0, 0.98, 0.3]]).reshape(1, 1, 2, 2)
+    out = adv.fgsm(model, x, torch.tensor([0]), 0.1)
+    # signs (-1, +1, +1, 0): pixel 0 stays at 0, pixel 1 at 1, pixel 2 clips to 1, pixel 3 does not move
+    torch.testing.assert_close(out.flatten(), torch.tensor([0.0, 1.0, 1.0, 0.3]))
+
+
+@pytest.mark.parametrize("eps", [0.0, 0.03, 0.3, 1.0])
+@pytest.mark.parametrize("name", ["fgsm", "pgd", "targeted"])
+def test_outputs_stay_in_the_box_and_the_budget(name, eps):
+    model, (x, y) = _small_cnn(), _images()
+    if name == "fgsm":
+        out = adv.fgsm(model, x, y, eps)
+    elif name == "pgd":
+        out = adv.pgd(model, x, y, eps, alpha=eps / 3, steps=5)
+    else:
+        out = adv.targeted(model, x, (y + 1) % 10, eps=eps, steps=5)
+    assert out.shape == x.shape and not out.requires_grad
+    assert out.min() >= 0 and out.max() <= 1
+    assert (out - x).abs().max() <= eps + 1e-6
+
+
+def test_pgd_is_at_least_as_strong_as_fgsm_and_targeted_reaches_its_target():
+    model, (x, y) = _small_cnn(), _images(64)
+    with torch.no_grad():
+        y = model(x).argmax(-1)  # start from images the model gets "right"
+    loss = lambda v: nn.functional.cross_entropy(model.eval()(v), y, reduction="none").detach()
+    eps = 0.05
+    x_fgsm = adv.fgsm(model, x, y, eps)
+    x_pgd = adv.pgd(model, x, y, eps, alpha=eps / 4, steps=20, random_start=False)
+    assert loss(x_pgd).mean() > loss(x_fgsm).mean() > loss(x).mean()
+    target = (y + 1) % 10
+    x_t = adv.targeted(model, x, target, eps=0.5, steps=40)
+    with torch.no_grad():
+        assert (model(x_t).argmax(-1) == target).float().mean() > 0.9
+
+
+def test_pgd_with_zero_steps_is_the_random_start_or_the_input():
+    model, (x, y) = _small_cnn(), _images()
+    assert torch.equal(adv.pgd(model, x, y, 0.1, 0.01, 0, random_start=False), x)
+    g = torch.Generator().manual_seed(3)
+    start = adv.pgd(model, x, y, 0.1, 0.01, 0, generator=g)
+    assert 0 < (start - x).abs().max() <= 0.1 + 1e-6
+    assert torch.equal(start, adv.pgd(model, x, y, 0.1, 0.01, 0, generator=torch.Generator().manual_seed(3)))
+
+
+@pytest.mark.parametrize("attack", [
+    lambda m, x, y: adv.fgsm(m, x, y, 0.1),
+    lambda m, x, y: adv.pgd(m, x, y, 0.1, 0.02, 3),
+    lambda m, x, y: adv.targeted(m, x, 3, eps=0.1, steps=3),
+    lambda m, x, y: adv.accuracy_under_attack(m, x, y, adv.fgsm, 0.1, batch_size=5),
+])
+@pytest.mark.parametrize("training", [True, False])
+def test_attacks_restore_the_model_and_leave_no_gradient(attack, training):
+    model, (x, y) = _small_cnn(), _images()
+    model.train(training)
+    model[2].eval()  # one submodule in a different mode from the rest: restored as it was
+    model[0].bias.requires_grad_(False)
+    model[4].weight.grad = torch.ones_like(model[4].weight)  # a gradient the caller already had
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    attack(model, x, y)
+    assert model.training == training and not model[2].training and model[4].training == training
+    assert [p.requires_grad for p in model.parameters()] == [True, False, True, True]
+    assert model[0].weight.grad is None and model[4].bias.grad is None
+    assert torch.equal(model[4].weight.grad, torch.ones_like(model[4].weight))
+    assert all(torch.equal(v, model.state_dict()[k]) for k, v in before.items())
+
+
+def test_attacks_restore_the_model_after_an_error():
+    model, (x, y) = _small_cnn(), _images()
+    model.train()
+
+    def broken(m, xb, yb, eps):
+        raise RuntimeError("boom")
+
+    with pytest.raises(RuntimeError, match="boom"):
+        adv.accuracy_under_attack(model, x, y, broken, 0.1)
+    assert model.training and all(p.requires_grad for p in model.parameters())
+
+
+def test_attacks_are_batch_independent():
+    model, (x, y) = _small_cnn(), _images(10)
+    whole = adv.fgsm(model, x, y, 0.1)
+    one_by_one = torch.cat([adv.fgsm(model, x[i:i + 1], y[i:i + 1], 0.1) for i in range(10)])
+    torch.testing.assert_close(whole, one_by_one)
+
+
+def test_accuracy_under_attack_agrees_with_attacking_by_hand():
+    model, (x, y) = _small_cnn(), _images(30)
+    model.eval()
+    attack = partial(adv.pgd, alpha=0.02, steps=3, random_start=False)
+    got = adv.accuracy_under_attack(model, x, y, attack, 0.1, batch_size=7)
+    with torch.no_grad():
+        expected = (model(attack(model, x, y, 0.1)).argmax(-1) == y).float().mean().item()
+        clean = (model(x).argmax(-1) == y).float().mean().item()
+    assert got == pytest.approx(expected)
+    assert adv.accuracy_under_attack(model, x, y, attack, 0.0) == pytest.approx(clean)
+
+
+def test_project_clips_to_the_intersection_of_the_box_and_the_ball():
+    x = torch.tensor([0.0, 0.5, 0.95, 0.5])
+    out = adv.project(torch.tensor([-0.3, 0.9, 1.4, 0.45]), x, 0.1)
+    torch.testing.assert_close(out, torch.tensor([0.0, 0.6, 1.0, 0.45]))
+
+
+@pytest.mark.parametrize("call, error, words", [
+    (lambda m, x, y: adv.fgsm(m, x, y, -0.1), ValueError, "eps"),
+    (lambda m, x, y: adv.fgsm(m, x, y, float("nan")), ValueError, "eps"),
+    (lambda m, x, y: adv.fgsm(m, x, y, float("inf")), ValueError, "eps"),
+    (lambda m, x, y: adv.fgsm(m, x, y, "0.1"), TypeError, "eps"),
+    (lambda m, x, y: adv.pgd(m, x, y, 0.1, -1.0, 3), ValueError, "alpha"),
+    (lambda m, x, y: adv.pgd(m, x, y, 0.1, 0.01, -2), ValueError, "steps"),
+    (lambda m, x, y: adv.fgsm(m, x, y[:-1], 0.1), ValueError, "shape"),
+    (lambda m, x, y: adv.fgsm(m, x, y.float(), 0.1), TypeError, "integer"),
+    (lambda m, x, y: adv.targeted(m, x, y[:3], eps=0.1), ValueError, "target"),
+    (lambda m, x, y: adv.fgsm(m, x * float("nan"), y, 0.1), ValueError, "NaN"),
+    (lambda m, x, y: adv.fgsm(m, x + 1.5, y, 0.1), ValueError, r"\[0, 1\]"),
+    (lambda m, x, y: adv.fgsm("model", x, y, 0.1), TypeError, "nn.Module"),
+    (lambda m, x, y: adv.accuracy_under_attack(m, x, y, "fgsm", 0.1), TypeError, "attack"),
+    (lambda m, x, y: adv.accuracy_under_attack(m, x, y, adv.fgsm, 0.1, batch_size=0), ValueError, "batch_size"),
+    (lambda m, x, y: adv.project(x[:2], x, 0.1), ValueError, "same shape"),
+])
+def test_bad_input_raises_a_clear_error(call, error, words):
+    model, (x, y) = _small_cnn(), _images()
+    with pytest.raises(error, match=words):
+        call(model, x, y)
