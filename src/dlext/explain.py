@@ -234,6 +234,6 @@ def deletion_auc(curve: Tensor) -> Tensor:
 
 def gram_matrix(features: Tensor) -> Tensor:
     """Gram matrices of feature maps (B, C, H, W) -> (B, C, C): G_ij = mean over positions of F_i F_j (Gatys et al. 2015)."""
-    v.tensor("features", features, ndim=4, dtype="float")
+    v.tensor("features", features, ndim=4, dtype="float", finite=False)  # no NaN scan: it runs in optimization loops
     f = features.flatten(2)  # (B, C, H*W)
     return f @ f.transpose(1, 2) / f.shape[-1]

@@ -79,8 +79,8 @@ def make_model(num_classes: int, pretrained: MNISTClassifier | None = None, free
 
 def make_optimizer(model: MNISTClassifier, lr: float, body_lr: float | None = None) -> torch.optim.Adam:
     """Adam over the trainable parameters: the head at ``lr``, the body at ``body_lr`` (default ``lr``)."""
-    if not isinstance(model, MNISTClassifier):
-        raise TypeError(f"model must be an MNISTClassifier, got {type(model).__name__}")
+    if not (isinstance(model, nn.Module) and hasattr(model, "body") and hasattr(model, "head")):
+        raise TypeError(f"model must be an MNISTClassifier (a module with body and head), got {type(model).__name__}")
     lr = v.number("lr (a positive learning rate)", lr, 0, low_open=True)
     if body_lr is not None:
         body_lr = v.number("body_lr (a positive learning rate)", body_lr, 0, low_open=True)
