@@ -30,7 +30,8 @@ from torch import nn
 
 import dlext
 from dlext import autoencoders as ae
-from dlext import book, conv, data, gan, interactive, kl, metrics, optim, rnn, sample_quality as sq, train, validate
+from dlext import book, conv, data, explain, gan, interactive, kl, metrics, optim, rnn, sample_quality as sq, train, validate
+from dlext import transfer, word2vec as w2v
 
 DLEXT_DIR = str(Path(dlext.__file__).resolve().parent)
 TIMEOUT_S = 30
@@ -99,6 +100,16 @@ DC_G, DC_D = gan.DCGenerator(latent_dim=4, width=2), gan.DCDiscriminator(width=2
 C_G, C_D = gan.ConditionalDCGenerator(latent_dim=4, width=2), gan.ConditionalDCDiscriminator(width=2)
 CLASSIFIER = sq.MNISTClassifier(feature_dim=8)
 RING, CENTRES = gan.ring_of_gaussians(50, generator=torch.Generator().manual_seed(0))
+CNN = nn.Sequential(nn.Conv2d(1, 2, 3, padding=1), nn.ReLU(), nn.Flatten(), nn.Linear(2 * 28 * 28, 3))  # (B, 1, 28, 28) -> (B, 3)
+TL_MODEL = transfer.make_model(3)  # a transfer CNN with a 3-class head
+IMG_Y = torch.tensor([0, 1, 2, 0])  # (4,) labels of IMG
+CURVE = torch.rand(4, 6)  # (B, steps + 1) deletion curves
+W2V_VOCAB = {"a": 0, "b": 1, "c": 2, "d": 3, "e": 4}
+W2V_COUNTS = np.array([5, 4, 3, 2, 1])
+W2V_VECS = torch.randn(5, 3)  # (V, dim)
+W2V_IDS, W2V_SENT = torch.tensor([0, 1, 2, 3, 4, 0]), torch.tensor([0, 0, 0, 1, 1, 1])  # (N,), (N,)
+SG, CBOW = w2v.SkipGramNS(5, 3), w2v.CBOWNS(5, 3)
+B2, NEG = torch.tensor([0, 1]), torch.tensor([[2, 3], [4, 0]])  # (B,) ids and (B, K) negatives
 
 # One entry per public callable: "module.name" or "module.Class.method" -> bad calls.
 CASES: dict[str, list[Case]] = {
@@ -289,6 +300,143 @@ CASES: dict[str, list[Case]] = {
                        bad(metrics.record, "a.b", NAN, names="a.b")],
     "data.fetch": [bad(data.fetch, "no/such/file", names="data file")],
     "data.load_mnist": [bad(data.load_mnist, "yes", raises=TypeError, names="train")],
+    "data.urls": [bad(data.urls, "no/such/file", names="data file"),
+                  bad(data.urls, 3, raises=TypeError, names="relpath")],
+    # --- explain (the model is a small CNN on 28x28 images)
+    "explain.frozen": [bad(lambda: explain.frozen("model").__enter__(), raises=TypeError, names="model"),
+                       bad(lambda: explain.frozen(None).__enter__(), raises=TypeError, names="model")],
+    "explain.activations": [bad(explain.activations, CNN, CNN[1], IMG_NAN, names="x"),
+                            bad(explain.activations, CNN, CNN[1], EMPTY_IMG, names="x"),
+                            bad(explain.activations, CNN, nn.ReLU(), IMG, names="layer"),
+                            bad(explain.activations, CNN, CNN[1], IMG, batch_size=0, names="batch_size")],
+    "explain.saliency": [bad(explain.saliency, CNN, IMG.tolist(), 0, raises=TypeError, names="x"),
+                         bad(explain.saliency, CNN, IMG, 3, names="target"),
+                         bad(explain.saliency, CNN, IMG, 0.5, raises=TypeError, names="target"),
+                         bad(explain.saliency, CNN, IMG, [0, 1], names="target")],
+    "explain.occlusion": [bad(explain.occlusion, CNN, IMG, IMG_Y, patch=0, names="patch"),
+                          bad(explain.occlusion, CNN, IMG, IMG_Y, stride=-2, names="stride"),
+                          bad(explain.occlusion, CNN, IMG, -1, names="target"),
+                          bad(explain.occlusion, CNN, IMG, 5, patch=14, stride=14, names="target"),
+                          bad(explain.occlusion, CNN, IMG_NAN, IMG_Y, names="x")],
+    "explain.activation_maximization": [
+        bad(explain.activation_maximization, CNN, CNN[0], 0, steps=0, names="steps"),
+        bad(explain.activation_maximization, CNN, CNN[0], 5, steps=1, names="channel"),
+        bad(explain.activation_maximization, CNN, CNN[0], 0, steps=1, lr=NAN, names="lr"),
+        bad(explain.activation_maximization, CNN, CNN[0], 0, steps=1, shape=(1, 0, 28), names=r"shape\[1\]"),
+        bad(explain.activation_maximization, "model", CNN[0], 0, raises=TypeError, names="model")],
+    "explain.deletion_curve": [bad(explain.deletion_curve, CNN, IMG, IMG_Y, IMG[:2], names="ranking"),
+                               bad(explain.deletion_curve, CNN, IMG, IMG_Y, IMG, steps=0, names="steps"),
+                               bad(explain.deletion_curve, CNN, IMG, IMG_Y, IMG_NAN, names="ranking"),
+                               bad(explain.deletion_curve, CNN, IMG, 7, IMG, steps=2, names="target")],
+    "explain.deletion_auc": [bad(explain.deletion_auc, CURVE[:, :1], names="curve"),
+                             bad(explain.deletion_auc, CURVE[0], names="curve"),
+                             bad(explain.deletion_auc, CURVE * NAN, names="curve"),
+                             bad(explain.deletion_auc, CURVE.tolist(), raises=TypeError, names="curve")],
+    "explain.gram_matrix": [bad(explain.gram_matrix, IMG[:, 0], names="features"),
+                            bad(explain.gram_matrix, EMPTY_IMG, names="features"),
+                            bad(explain.gram_matrix, IMG.long(), raises=TypeError, names="features")],
+    # --- transfer
+    "transfer.digit_subset": [bad(transfer.digit_subset, IMG, IMG_Y[:3], [0, 1], names="X and y"),
+                              bad(transfer.digit_subset, IMG, IMG_Y, [1, 1], names="digits"),
+                              bad(transfer.digit_subset, IMG, IMG_Y, [-1], names=r"digits\[0\]"),
+                              bad(transfer.digit_subset, IMG, IMG_Y, 3, raises=TypeError, names="digits")],
+    "transfer.per_class_sample": [bad(transfer.per_class_sample, IMG_Y, 0, names="n_per_class"),
+                                  bad(transfer.per_class_sample, IMG_Y, 3, names="n_per_class"),
+                                  bad(transfer.per_class_sample, IMG_Y.float(), 1, raises=TypeError, names="y")],
+    "transfer.make_model": [bad(transfer.make_model, 1, names="num_classes"),
+                            bad(transfer.make_model, 3, CLASSIFIER, freeze_up_to=4, names="freeze_up_to"),
+                            bad(transfer.make_model, 3, _clf(), raises=TypeError, names="pretrained"),
+                            bad(transfer.make_model, 3.0, raises=TypeError, names="num_classes")],
+    "transfer.make_optimizer": [bad(transfer.make_optimizer, TL_MODEL, 0.0, names="lr"),
+                                bad(transfer.make_optimizer, TL_MODEL, 1e-3, body_lr=NAN, names="body_lr"),
+                                bad(transfer.make_optimizer, _clf(), 1e-3, raises=TypeError, names="model")],
+    "transfer.fit_steps": [
+        bad(transfer.fit_steps, TL_MODEL, IMG, IMG_Y[:3], steps=1, batch_size=2, device=CPU,
+            optimizer=transfer.make_optimizer(TL_MODEL, 1e-3), names="X has 4"),
+        bad(transfer.fit_steps, TL_MODEL, IMG, IMG_Y, steps=0, batch_size=2, device=CPU,
+            optimizer=transfer.make_optimizer(TL_MODEL, 1e-3), names="steps"),
+        bad(transfer.fit_steps, TL_MODEL, IMG_NAN, IMG_Y, steps=1, batch_size=2, device=CPU,
+            optimizer=transfer.make_optimizer(TL_MODEL, 1e-3), names="X"),
+        bad(transfer.fit_steps, TL_MODEL, IMG, IMG_Y, steps=1, batch_size=2, device=CPU, optimizer="adam",
+            raises=TypeError, names="optimizer")],
+    "transfer.random_affine": [bad(transfer.random_affine, IMG[:, 0], names="x"),
+                               bad(transfer.random_affine, IMG, max_degrees=-1.0, names="max_degrees"),
+                               bad(transfer.random_affine, IMG, max_shift=NAN, names="max_shift"),
+                               bad(transfer.random_affine, IMG.numpy(), raises=TypeError, names="x")],
+    "transfer.add_noise": [bad(transfer.add_noise, IMG, -0.1, names="std"),
+                           bad(transfer.add_noise, IMG, "0.1", raises=TypeError, names="std"),
+                           bad(transfer.add_noise, IMG.tolist(), 0.1, raises=TypeError, names="x")],
+    "transfer.rotate180": [bad(transfer.rotate180, IMG, p=1.5, names="p"),
+                           bad(transfer.rotate180, IMG[0], names="x"),
+                           bad(transfer.rotate180, IMG, p=NAN, names="p")],
+    "transfer.pseudo_labels": [bad(transfer.pseudo_labels, X2, 1.5, names="threshold"),
+                               bad(transfer.pseudo_labels, X2[:, 0], 0.5, names="probs"),
+                               bad(transfer.pseudo_labels, X2 * NAN, 0.5, names="probs"),
+                               bad(transfer.pseudo_labels, Y3[:, None], 0.5, raises=TypeError, names="probs")],
+    "transfer.confusion_rate": [bad(transfer.confusion_rate, Y3[:5], Y3, 0, 1, names="pred and y"),
+                                bad(transfer.confusion_rate, Y3, Y3, 5, 7, names="class 5 or 7"),
+                                bad(transfer.confusion_rate, Y3.float(), Y3, 0, 1, raises=TypeError, names="pred"),
+                                bad(transfer.confusion_rate, Y3, Y3, 0.5, 1, raises=TypeError, names="a")],
+    # --- word2vec (an unknown word is a KeyError naming it: see test_unknown_word_is_a_key_error_naming_it)
+    "word2vec.build_vocab": [bad(w2v.build_vocab, [["a"]], min_count=0, names="min_count"),
+                             bad(w2v.build_vocab, [["a"]], min_count=1.5, raises=TypeError, names="min_count"),
+                             bad(w2v.build_vocab, "a b c", raises=TypeError, names="sentences"),
+                             bad(w2v.build_vocab, ["a b", "c"], raises=TypeError, names=r"sentences\[0\]")],
+    "word2vec.encode": [bad(w2v.encode, [["a"]], ["a"], raises=TypeError, names="vocab"),
+                        bad(w2v.encode, "a b", W2V_VOCAB, raises=TypeError, names="sentences")],
+    "word2vec.keep_probability": [bad(w2v.keep_probability, W2V_COUNTS, sample=0.0, names="sample"),
+                                  bad(w2v.keep_probability, np.array([]), names="counts"),
+                                  bad(w2v.keep_probability, np.array([3, -1]), names="counts"),
+                                  bad(w2v.keep_probability, "counts", raises=TypeError, names="counts")],
+    "word2vec.noise_distribution": [bad(w2v.noise_distribution, np.zeros(3), names="counts"),
+                                    bad(w2v.noise_distribution, W2V_COUNTS, power=NAN, names="power"),
+                                    bad(w2v.noise_distribution, np.array([1.0, NAN]), names="counts")],
+    "word2vec.skipgram_pairs": [bad(w2v.skipgram_pairs, W2V_IDS, W2V_SENT, 0, names="window"),
+                                bad(w2v.skipgram_pairs, W2V_IDS, W2V_SENT[:3], 2, names="sentence"),
+                                bad(w2v.skipgram_pairs, W2V_IDS.float(), W2V_SENT, 2, raises=TypeError, names="ids"),
+                                bad(w2v.skipgram_pairs, W2V_IDS, W2V_SENT, True, raises=TypeError, names="window")],
+    "word2vec.SkipGramNS": [bad(w2v.SkipGramNS, 0, names="vocab_size"),
+                            bad(w2v.SkipGramNS, 5, dim=2.5, raises=TypeError, names="dim")],
+    "word2vec.SkipGramNS.forward": [bad(SG, torch.tensor([0, 5]), B2, NEG, names="centre"),
+                                    bad(SG, B2, B2[:1], NEG, names="context"),
+                                    bad(SG, B2, B2, NEG[:, 0], names="negatives"),
+                                    bad(SG, B2.float(), B2, NEG, raises=TypeError, names="centre")],
+    "word2vec.CBOWNS": [bad(w2v.CBOWNS, -1, names="vocab_size"),
+                        bad(w2v.CBOWNS, 5, dim=0, names="dim")],
+    "word2vec.CBOWNS.forward": [bad(CBOW, torch.tensor([1, 2, 3]), torch.tensor([0, 2]), B2, NEG + 5, names="negatives"),
+                                bad(CBOW, torch.tensor([1, 2, 9]), torch.tensor([0, 2]), B2, NEG, names="context"),
+                                bad(CBOW, torch.tensor([1, 2, 3]), torch.tensor([0, 7]), B2, NEG, names="offsets"),
+                                bad(CBOW, torch.tensor([1, 2, 3]), torch.tensor([0, 2]), B2, NEG[:1],
+                                    names="negatives")],
+    "word2vec.train": [bad(w2v.train, SG, W2V_IDS, W2V_SENT, W2V_COUNTS, device=CPU, epochs=0, names="epochs"),
+                       bad(w2v.train, SG, W2V_IDS, W2V_SENT, W2V_COUNTS[:3], device=CPU, progress=False,
+                           names="counts"),
+                       bad(w2v.train, SG, W2V_IDS + 5, W2V_SENT, W2V_COUNTS, device=CPU, names="ids"),
+                       bad(w2v.train, SG, W2V_IDS, W2V_SENT, W2V_COUNTS, device=CPU, lr=-0.1, names="lr"),
+                       bad(w2v.train, _clf(), W2V_IDS, W2V_SENT, W2V_COUNTS, device=CPU, raises=TypeError,
+                           names="model")],
+    "word2vec.most_similar": [bad(w2v.most_similar, W2V_VECS, W2V_VOCAB, "a", k=0, names="k"),
+                              bad(w2v.most_similar, W2V_VECS[0], W2V_VOCAB, "a", names="vectors"),
+                              bad(w2v.most_similar, W2V_VECS * NAN, W2V_VOCAB, "a", names="vectors"),
+                              bad(w2v.most_similar, W2V_VECS, W2V_VOCAB, 3, raises=TypeError, names="word")],
+    "word2vec.analogy": [bad(w2v.analogy, W2V_VECS, W2V_VOCAB, "a", "b", "c", k=-1, names="k"),
+                         bad(w2v.analogy, W2V_VECS[:3], W2V_VOCAB, "a", "b", "c", names="vectors"),
+                         bad(w2v.analogy, W2V_VECS.tolist(), W2V_VOCAB, "a", "b", "c", raises=TypeError,
+                             names="vectors")],
+    "word2vec.analogy_coverage": [bad(w2v.analogy_coverage, W2V_VOCAB, [("a", "b", "c")], names=r"questions\[0\]"),
+                                  bad(w2v.analogy_coverage, ["a"], [("a", "b", "c", "d")], raises=TypeError,
+                                      names="vocab"),
+                                  bad(w2v.analogy_coverage, W2V_VOCAB, "abcd", raises=TypeError, names="questions")],
+    "word2vec.evaluate_analogies": [
+        bad(w2v.evaluate_analogies, W2V_VECS, W2V_VOCAB, [("x", "y", "z", "w")], names="questions"),
+        bad(w2v.evaluate_analogies, W2V_VECS, W2V_VOCAB, [("a", "b")], names=r"questions\[0\]"),
+        bad(w2v.evaluate_analogies, W2V_VECS[:4], W2V_VOCAB, [("a", "b", "c", "d")], names="vectors"),
+        bad(w2v.evaluate_analogies, W2V_VECS * INF, W2V_VOCAB, [("a", "b", "c", "d")], names="vectors")],
+    "word2vec.wordsim_spearman": [
+        bad(w2v.wordsim_spearman, W2V_VECS, W2V_VOCAB, [("a", "b", 1.0)], names="pairs"),
+        bad(w2v.wordsim_spearman, W2V_VECS, W2V_VOCAB, [("a", "b", NAN)] * 3, names=r"pairs\[0\]"),
+        bad(w2v.wordsim_spearman, W2V_VECS, W2V_VOCAB, [("a", "b")], names=r"pairs\[0\]"),
+        bad(w2v.wordsim_spearman, W2V_VECS, W2V_VOCAB, "ab", raises=TypeError, names="pairs")],
     # --- validate (the checks themselves)
     "validate.integer": [bad(validate.integer, "k", True, raises=TypeError, names="k"),
                          bad(validate.integer, "k", 5, maximum=4, names="k")],
@@ -435,3 +583,12 @@ def test_bad_input_is_refused_with_a_clear_error(key, i):
     if not case.deep_ok:
         origin = str(Path(info.traceback[-1].path).resolve())
         assert origin.startswith(DLEXT_DIR), f"{key}: raised from {origin}, not by dlext's own checks: {err}"
+
+
+@pytest.mark.parametrize("call", [lambda: w2v.most_similar(W2V_VECS, W2V_VOCAB, "zebra"),
+                                  lambda: w2v.analogy(W2V_VECS, W2V_VOCAB, "a", "zebra", "c")])
+def test_unknown_word_is_a_key_error_naming_it(call):
+    """Documented exception to the TypeError/ValueError convention (issue 13): a word missing from the
+    vocabulary is a KeyError, as a dict lookup would give, and its message names the word."""
+    with pytest.raises(KeyError, match="zebra"):
+        call()

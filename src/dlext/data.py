@@ -99,6 +99,8 @@ def data_dir() -> Path:
 
 def urls(relpath: str) -> tuple[str, ...]:
     """The URLs tried for one file, in order: the ``$DLEXT_DATA_MIRROR`` mirrors if set, else the canonical ones."""
+    if not isinstance(relpath, str):
+        raise TypeError(f"relpath must be a data file's path (str), got {type(relpath).__name__} {relpath!r}")
     if relpath not in FILES:
         raise ValueError(f"unknown data file {relpath!r}; known files: {', '.join(sorted(FILES))}")
     mirrors = os.environ.get(ENV_MIRROR, "").split()

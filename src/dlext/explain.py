@@ -12,6 +12,7 @@ import torch
 from torch import Tensor, nn
 
 from dlext import conv
+from dlext import validate as v
 
 __all__ = ["frozen", "activations", "saliency", "occlusion", "activation_maximization", "deletion_curve",
            "deletion_auc", "gram_matrix"]
@@ -44,7 +45,8 @@ def _device(model: nn.Module) -> torch.device:
 def _images(x, name: str = "x") -> Tensor:
     if not isinstance(x, Tensor):
         raise TypeError(f"{name} must be a tensor, got {type(x).__name__}")
-    if x.ndim < 2 or not x.is_floating_point():
+    v.tensor(name, x, dtype="float")  # TypeError for a non-tensor or integer dtype; ValueError for empty, NaN or inf
+    if x.ndim < 2:
         raise ValueError(f"{name} must be a floating-point batch (B, ...), got dtype {x.dtype} and shape {tuple(x.shape)}")
     return x
 
@@ -61,12 +63,23 @@ def _targets(target, n: int) -> Tensor:
         t = t.expand(n)
     if len(t) != n:
         raise ValueError(f"target must be one class or one per example ({n}), got {len(t)}")
+    if len(t) and int(t.min()) < 0:
+        raise ValueError(f"target must hold class indices >= 0, got {int(t.min())}")
     return t
+
+
+def _probs_of(p: Tensor, rows: Tensor) -> Tensor:
+    """p[i, rows[i]] for probabilities p (b, classes), after checking that rows index the model's outputs."""
+    if p.ndim != 2 or int(rows.max()) >= p.shape[1]:
+        raise ValueError(f"target must index the model's {p.shape[-1]} outputs, got {int(rows.max())}")
+    return p.gather(1, rows[:, None].to(p.device))[:, 0].cpu()
 
 
 def activations(model: nn.Module, layer: nn.Module, x: Tensor, batch_size: int = 1000) -> Tensor:
     """The output of ``layer`` (a submodule of ``model``) for inputs x (B, ...), on the CPU."""
+    v.module("model", model)
     x = _images(x)
+    batch_size = v.positive_int("batch_size", batch_size)
     if not any(m is layer for m in model.modules()):
         raise ValueError("layer must be a submodule of model")
     out: list[Tensor] = []
@@ -86,6 +99,7 @@ def saliency(model: nn.Module, x: Tensor, target) -> Tensor:
     Simonyan et al. (2014): for a linear model ``W x + b`` this is the weight row ``W[target]``.
     Examples do not interact in eval mode, so one backward pass of the summed scores gives every row.
     """
+    v.module("model", model)
     x = _images(x)
     t = _targets(target, len(x)).to(_device(model))
     with frozen(model):
@@ -104,7 +118,10 @@ def occlusion(model: nn.Module, x: Tensor, target, patch: int = 12, stride: int 
     x (C, H, W) with an int target -> (H_out, W_out); x (B, C, H, W) with B targets -> (B, H_out, W_out),
     where H_out = (H - patch) / stride + 1, as for a convolution (the patch must tile the image).
     """
+    v.module("model", model)
     x = _images(x)
+    patch, stride = v.positive_int("patch", patch), v.positive_int("stride", stride)
+    fill, batch_size = v.number("fill", fill), v.positive_int("batch_size", batch_size)
     single = x.ndim == 3
     xb = x[None] if single else x
     if xb.ndim != 4:
@@ -121,7 +138,7 @@ def occlusion(model: nn.Module, x: Tensor, target, patch: int = 12, stride: int 
     with frozen(model), torch.no_grad():
         for k in range(0, len(copies), batch_size):
             p = model(copies[k:k + batch_size].to(_device(model))).softmax(-1)
-            probs.append(p.gather(1, rows[k:k + batch_size, None].to(p.device))[:, 0].cpu())
+            probs.append(_probs_of(p, rows[k:k + batch_size]))
     heat = torch.cat(probs).reshape(len(xb), h_out, w_out)
     return heat[0] if single else heat
 
@@ -135,8 +152,12 @@ def activation_maximization(model: nn.Module, layer: nn.Module, channel: int, st
     Maximizes  mean a_c(x) - l2 |x|^2 - tv TV(x)  with Adam; the L2 and total-variation penalties keep
     the image from turning into high-frequency noise (Simonyan et al. 2014; Mahendran & Vedaldi 2015).
     """
-    if not (isinstance(steps, int) and steps > 0):
-        raise ValueError(f"steps must be a positive int, got {steps!r}")
+    v.module("model", model)
+    steps, channel = v.positive_int("steps", steps), v.integer("channel", channel, 0)
+    lr, l2, tv = v.number("lr", lr, 0, low_open=True), v.number("l2", l2, 0), v.number("tv", tv, 0)
+    if not isinstance(shape, (tuple, list)) or not shape:
+        raise TypeError(f"shape must be a non-empty tuple of sizes, got {type(shape).__name__} {shape!r}")
+    shape = tuple(v.positive_int(f"shape[{i}]", n) for i, n in enumerate(shape))
     if not any(m is layer for m in model.modules()):
         raise ValueError("layer must be a submodule of model")
     dev = _device(model)
@@ -175,12 +196,15 @@ def deletion_curve(model: nn.Module, x: Tensor, target, ranking: Tensor, steps: 
     returns (B, steps + 1): column k holds P(target) with the top k/steps of the entries deleted
     (Petsiuk et al. 2018). A faithful explanation's curve falls faster than a random ranking's.
     """
+    v.module("model", model)
     x = _images(x)
-    if not isinstance(ranking, Tensor) or ranking.shape != x.shape:
-        raise ValueError(f"ranking must be a tensor of the same shape as x {tuple(x.shape)}, "
-                         f"got {tuple(ranking.shape) if isinstance(ranking, Tensor) else type(ranking).__name__}")
-    if not (isinstance(steps, int) and steps > 0):
-        raise ValueError(f"steps must be a positive int, got {steps!r}")
+    if not isinstance(ranking, Tensor):
+        raise TypeError(f"ranking must be a tensor of the same shape as x, got {type(ranking).__name__}")
+    if ranking.shape != x.shape:
+        raise ValueError(f"ranking must be a tensor of the same shape as x {tuple(x.shape)}, got {tuple(ranking.shape)}")
+    v.tensor("ranking", ranking)
+    steps, fill = v.positive_int("steps", steps), v.number("fill", fill)
+    batch_size = v.positive_int("batch_size", batch_size)
     t = _targets(target, len(x))
     flat = x.detach().reshape(len(x), -1).cpu()  # (B, D)
     d = flat.shape[1]
@@ -196,20 +220,20 @@ def deletion_curve(model: nn.Module, x: Tensor, target, ranking: Tensor, steps: 
     with frozen(model), torch.no_grad():
         for k in range(0, len(copies), batch_size):
             p = model(copies[k:k + batch_size].to(_device(model))).softmax(-1)
-            probs.append(p.gather(1, rows[k:k + batch_size, None].to(p.device))[:, 0].cpu())
+            probs.append(_probs_of(p, rows[k:k + batch_size]))
     return torch.cat(probs).reshape(len(x), steps + 1)
 
 
 def deletion_auc(curve: Tensor) -> Tensor:
     """Area under deletion curves (B, steps + 1) over the deleted share 0..1 (trapezoid rule) -> (B,)."""
-    if not isinstance(curve, Tensor) or curve.ndim != 2 or curve.shape[1] < 2:
+    v.tensor("curve", curve, ndim=2, dtype="float")
+    if curve.shape[1] < 2:
         raise ValueError(f"curve must be a (B, steps + 1) tensor with steps >= 1, got {getattr(curve, 'shape', curve)}")
     return torch.trapezoid(curve, dx=1.0 / (curve.shape[1] - 1), dim=1)
 
 
 def gram_matrix(features: Tensor) -> Tensor:
     """Gram matrices of feature maps (B, C, H, W) -> (B, C, C): G_ij = mean over positions of F_i F_j (Gatys et al. 2015)."""
-    if not isinstance(features, Tensor) or features.ndim != 4:
-        raise ValueError(f"features must be a (B, C, H, W) tensor, got {getattr(features, 'shape', type(features).__name__)}")
+    v.tensor("features", features, ndim=4, dtype="float", finite=False)  # no NaN scan: it runs in optimization loops
     f = features.flatten(2)  # (B, C, H*W)
     return f @ f.transpose(1, 2) / f.shape[-1]

@@ -12,6 +12,7 @@ from torch import Tensor, nn
 from torch.nn import functional as F
 
 from dlext import train
+from dlext import validate as v
 from dlext.sample_quality import MNISTClassifier
 
 __all__ = ["LAYERS", "digit_subset", "per_class_sample", "make_model", "make_optimizer", "fit_steps",
@@ -23,8 +24,13 @@ _BODY_INDEX = {"conv1": 0, "conv2": 3, "fc": 7}  # where each sits in the nn.Seq
 
 def digit_subset(X: Tensor, y: Tensor, digits: list[int]) -> tuple[Tensor, Tensor]:
     """The examples whose label is in ``digits``, relabelled 0..len(digits)-1 in that order."""
+    v.tensor("X", X, finite=False)
+    v.labels("y", y)
     if len(X) != len(y):
         raise ValueError(f"X and y must have the same length, got {len(X)} and {len(y)}")
+    if not isinstance(digits, (list, tuple)):
+        raise TypeError(f"digits must be a list of ints, got {type(digits).__name__} {digits!r}")
+    digits = [v.integer(f"digits[{i}]", d, 0) for i, d in enumerate(digits)]
     if not digits or len(set(digits)) != len(digits):
         raise ValueError(f"digits must be a non-empty list without repeats, got {digits!r}")
     lookup = torch.full((int(max(max(digits), y.max())) + 1,), -1, dtype=torch.long)
@@ -36,8 +42,8 @@ def digit_subset(X: Tensor, y: Tensor, digits: list[int]) -> tuple[Tensor, Tenso
 
 def per_class_sample(y: Tensor, n_per_class: int, generator: torch.Generator | None = None) -> Tensor:
     """Indices (C * n_per_class,) of ``n_per_class`` examples of each class in y, drawn without repeats."""
-    if not (isinstance(n_per_class, int) and n_per_class > 0):
-        raise ValueError(f"n_per_class must be a positive int, got {n_per_class!r}")
+    v.labels("y", y)
+    n_per_class = v.positive_int("n_per_class", n_per_class)
     picks = []
     for c in y.unique():
         members = (y == c).nonzero().squeeze(1)
@@ -53,10 +59,8 @@ def make_model(num_classes: int, pretrained: MNISTClassifier | None = None, free
     The first ``freeze_up_to`` weight layers of the body (``LAYERS``) get ``requires_grad=False``;
     ``pretrained`` itself is never changed.
     """
-    if not (isinstance(num_classes, int) and num_classes >= 2):
-        raise ValueError(f"num_classes must be an int >= 2, got {num_classes!r}")
-    if not (isinstance(freeze_up_to, int) and 0 <= freeze_up_to <= len(LAYERS)):
-        raise ValueError(f"freeze_up_to must be an int in 0..{len(LAYERS)}, got {freeze_up_to!r}")
+    num_classes = v.integer("num_classes", num_classes, 2)
+    freeze_up_to = v.integer("freeze_up_to", freeze_up_to, 0, len(LAYERS))
     if pretrained is None:
         if freeze_up_to:
             raise ValueError("freezing layers of a randomly initialised network makes no sense; pass pretrained")
@@ -75,8 +79,11 @@ def make_model(num_classes: int, pretrained: MNISTClassifier | None = None, free
 
 def make_optimizer(model: MNISTClassifier, lr: float, body_lr: float | None = None) -> torch.optim.Adam:
     """Adam over the trainable parameters: the head at ``lr``, the body at ``body_lr`` (default ``lr``)."""
-    if lr <= 0 or (body_lr is not None and body_lr <= 0):
-        raise ValueError(f"learning rates must be positive, got lr={lr!r}, body_lr={body_lr!r}")
+    if not (isinstance(model, nn.Module) and hasattr(model, "body") and hasattr(model, "head")):
+        raise TypeError(f"model must be an MNISTClassifier (a module with body and head), got {type(model).__name__}")
+    lr = v.number("lr (a positive learning rate)", lr, 0, low_open=True)
+    if body_lr is not None:
+        body_lr = v.number("body_lr (a positive learning rate)", body_lr, 0, low_open=True)
     body = [p for p in model.body.parameters() if p.requires_grad]
     groups = [{"params": list(model.head.parameters()), "lr": lr}]
     if body:
@@ -92,12 +99,16 @@ def fit_steps(model: nn.Module, X: Tensor, y: Tensor, *, steps: int, batch_size:
     ``augment`` maps a batch of inputs (B, ...) on ``device`` to a perturbed batch of the same shape;
     it runs afresh on every batch. Uses ``train.fit``, so each epoch sees the examples in a new order.
     """
-    if len(X) != len(y):
-        raise ValueError(f"X and y must have the same length, got {len(X)} and {len(y)}")
-    if not (isinstance(steps, int) and steps > 0):
-        raise ValueError(f"steps must be a positive int, got {steps!r}")
-    if not (isinstance(batch_size, int) and batch_size > 0):
-        raise ValueError(f"batch_size must be a positive int, got {batch_size!r}")
+    v.module("model", model)
+    v.tensor("X", X)
+    v.labels("y", y)
+    v.same_length(X=X, y=y)
+    steps, batch_size = v.positive_int("steps", steps), v.positive_int("batch_size", batch_size)
+    if not isinstance(optimizer, torch.optim.Optimizer):
+        raise TypeError(f"optimizer must be a torch.optim.Optimizer, got {type(optimizer).__name__}")
+    device = v.device("device", device)
+    if augment is not None and not callable(augment):
+        raise TypeError(f"augment must be a function of a batch or None, got {type(augment).__name__}")
     model.to(device)
     epochs = math.ceil(steps / math.ceil(len(X) / batch_size))
 
@@ -114,10 +125,8 @@ def fit_steps(model: nn.Module, X: Tensor, y: Tensor, *, steps: int, batch_size:
 def random_affine(x: Tensor, max_degrees: float = 0.0, max_shift: float = 0.0,
                   generator: torch.Generator | None = None) -> Tensor:
     """Rotate each image (B, C, H, W) by a uniform angle in +-max_degrees and shift it by up to max_shift pixels."""
-    if max_degrees < 0 or max_shift < 0:
-        raise ValueError(f"max_degrees and max_shift must be >= 0, got {max_degrees!r}, {max_shift!r}")
-    if x.ndim != 4:
-        raise ValueError(f"expected images (B, C, H, W), got shape {tuple(x.shape)}")
+    max_degrees, max_shift = v.number("max_degrees", max_degrees, 0), v.number("max_shift", max_shift, 0)
+    v.tensor("x (images B, C, H, W)", x, ndim=4, dtype="float", finite=False)
     B, _, H, W = x.shape
     u = torch.rand(B, 3, generator=generator).to(x.device) * 2 - 1  # (B, 3) uniform in [-1, 1]
     angle = u[:, 0] * math.radians(max_degrees)
@@ -131,25 +140,23 @@ def random_affine(x: Tensor, max_degrees: float = 0.0, max_shift: float = 0.0,
 
 def add_noise(x: Tensor, std: float, generator: torch.Generator | None = None) -> Tensor:
     """Add Gaussian pixel noise of standard deviation ``std`` and clip to [0, 1]."""
-    if std < 0:
-        raise ValueError(f"std must be >= 0, got {std!r}")
+    std = v.number("std", std, 0)
+    v.tensor("x", x, dtype="float", finite=False)
     return (x + std * torch.randn(x.shape, generator=generator).to(x.device)).clamp(0, 1)
 
 
 def rotate180(x: Tensor, p: float = 0.5, generator: torch.Generator | None = None) -> Tensor:
     """Turn each image (B, C, H, W) upside down (a 180-degree rotation) with probability p."""
-    if not 0 <= p <= 1:
-        raise ValueError(f"p must be a probability in [0, 1], got {p!r}")
+    p = v.probability("p (a probability)", p)
+    v.tensor("x", x, ndim=4, finite=False)
     flip = (torch.rand(len(x), generator=generator) < p).to(x.device)  # (B,)
     return torch.where(flip[:, None, None, None], x.flip(-2, -1), x)
 
 
 def pseudo_labels(probs: Tensor, threshold: float) -> tuple[Tensor, Tensor]:
     """Rows of ``probs`` (N, C) whose top probability is at least ``threshold``: their indices and argmax labels."""
-    if probs.ndim != 2:
-        raise ValueError(f"probs must be (N, C), got shape {tuple(probs.shape)}")
-    if not 0 <= threshold <= 1:
-        raise ValueError(f"threshold must be in [0, 1], got {threshold!r}")
+    v.tensor("probs", probs, ndim=2, dtype="float", nonempty=False)
+    threshold = v.probability("threshold", threshold)
     confidence, labels = probs.max(1)
     keep = (confidence >= threshold).nonzero().squeeze(1)
     return keep, labels[keep]
@@ -157,6 +164,9 @@ def pseudo_labels(probs: Tensor, threshold: float) -> tuple[Tensor, Tensor]:
 
 def confusion_rate(pred: Tensor, y: Tensor, a: int, b: int) -> float:
     """Share of the examples of classes a and b that are predicted as the other one of the two."""
+    v.tensor("pred", pred, ndim=1, dtype="int")
+    v.tensor("y", y, ndim=1, dtype="int")
+    a, b = v.integer("a", a), v.integer("b", b)
     if pred.shape != y.shape:
         raise ValueError(f"pred and y must have the same shape, got {tuple(pred.shape)} and {tuple(y.shape)}")
     pair = (y == a) | (y == b)

@@ -8,13 +8,42 @@ from scipy.stats import spearmanr
 from torch import Tensor, nn
 from tqdm.auto import tqdm
 
+from dlext import validate as check
+
 Vocab = dict[str, int]  # word -> row of the embedding matrix, most frequent word first
+
+
+def _sentences(sentences) -> list:
+    """The corpus as a list of token sequences; a bare string (which would count characters) is refused."""
+    if isinstance(sentences, (str, bytes)) or not isinstance(sentences, Iterable):
+        raise TypeError(f"sentences must be an iterable of token lists, got {type(sentences).__name__}")
+    sentences = list(sentences)
+    for k, s in enumerate(sentences):
+        if isinstance(s, (str, bytes)) or not isinstance(s, Sequence):
+            raise TypeError(f"sentences[{k}] must be a list of tokens, got {type(s).__name__} {s!r:.40}")
+    return sentences
+
+
+def _vocab(vocab) -> Vocab:
+    if not isinstance(vocab, dict):
+        raise TypeError(f"vocab must be a dict of word -> row, got {type(vocab).__name__}")
+    return vocab
+
+
+def _counts(counts) -> Tensor:
+    """Word counts (V,) as float64: finite, >= 0, not all zero."""
+    if not isinstance(counts, (np.ndarray, Tensor, list, tuple)):
+        raise TypeError(f"counts must be an array of word counts, got {type(counts).__name__}")
+    c = check.tensor("counts", torch.as_tensor(np.asarray(counts), dtype=torch.float64), ndim=1)
+    if bool((c < 0).any()) or not bool((c > 0).any()):
+        raise ValueError("counts must be >= 0 with a positive total")
+    return c
 
 
 def build_vocab(sentences: Iterable[Sequence[str]], min_count: int = 5) -> tuple[Vocab, np.ndarray]:
     """Words seen at least ``min_count`` times, most frequent first (ties alphabetical), and their counts."""
-    if isinstance(min_count, bool) or not isinstance(min_count, int) or min_count < 1:
-        raise ValueError(f"min_count must be a positive int, got {min_count!r}")
+    min_count = check.positive_int("min_count", min_count)
+    sentences = _sentences(sentences)
     counter = Counter(w for s in sentences for w in s)
     kept = sorted(((w, c) for w, c in counter.items() if c >= min_count), key=lambda wc: (-wc[1], wc[0]))
     vocab = {w: i for i, (w, _) in enumerate(kept)}
@@ -23,6 +52,7 @@ def build_vocab(sentences: Iterable[Sequence[str]], min_count: int = 5) -> tuple
 
 def encode(sentences: Iterable[Sequence[str]], vocab: Vocab) -> tuple[Tensor, Tensor]:
     """The corpus as one stream of word ids (out-of-vocabulary words dropped) and each token's sentence number."""
+    sentences, vocab = _sentences(sentences), _vocab(vocab)
     ids, sent = [], []
     for k, s in enumerate(sentences):
         row = [vocab[w] for w in s if w in vocab]
@@ -33,15 +63,16 @@ def encode(sentences: Iterable[Sequence[str]], vocab: Vocab) -> tuple[Tensor, Te
 
 def keep_probability(counts: np.ndarray, sample: float = 1e-3) -> Tensor:
     """word2vec's subsampling: keep a word of frequency f with probability (sqrt(f / s) + 1) * s / f, at most 1."""
-    if not sample > 0:
-        raise ValueError(f"sample must be positive, got {sample!r}")
-    f = torch.as_tensor(counts, dtype=torch.float64) / float(np.sum(counts))
+    sample = check.number("sample", sample, 0, low_open=True)
+    c = _counts(counts)
+    f = c / c.sum()
     return ((f / sample).sqrt() + 1).mul(sample / f).clamp(max=1.0)  # (V,)
 
 
 def noise_distribution(counts: np.ndarray, power: float = 0.75) -> Tensor:
     """The negative-sampling distribution: unigram counts raised to ``power``, normalised."""
-    p = torch.as_tensor(counts, dtype=torch.float64) ** power
+    power = check.number("power", power)
+    p = _counts(counts) ** power
     return p / p.sum()  # (V,)
 
 
@@ -53,8 +84,10 @@ def skipgram_pairs(ids: Tensor, sentence: Tensor, window: int, shrink: bool = Tr
     word at distance d is used with probability (window - d + 1) / window; ``shrink=False`` keeps
     every pair up to distance ``window``. Pass a seeded ``generator`` for reproducible pairs.
     """
-    if isinstance(window, bool) or not isinstance(window, int) or window < 1:
-        raise ValueError(f"window must be a positive int, got {window!r}")
+    window = check.positive_int("window", window)
+    check.tensor("ids", ids, dtype="int", nonempty=False)
+    check.tensor("sentence", sentence, dtype="int", nonempty=False)
+    shrink = check.flag("shrink", shrink)
     if ids.shape != sentence.shape or ids.dim() != 1:
         raise ValueError(f"ids and sentence must be 1-D of the same length, got {tuple(ids.shape)} and {tuple(sentence.shape)}")
     n = len(ids)
@@ -74,8 +107,7 @@ class SkipGramNS(nn.Module):
 
     def __init__(self, vocab_size: int, dim: int = 100):
         super().__init__()
-        if vocab_size < 1 or dim < 1:
-            raise ValueError(f"vocab_size and dim must be positive, got {vocab_size} and {dim}")
+        vocab_size, dim = check.positive_int("vocab_size", vocab_size), check.positive_int("dim", dim)
         self.inp = nn.Embedding(vocab_size, dim, sparse=True)
         self.out = nn.Embedding(vocab_size, dim, sparse=True)
         nn.init.uniform_(self.inp.weight, -0.5 / dim, 0.5 / dim)  # word2vec's initialisation
@@ -83,6 +115,10 @@ class SkipGramNS(nn.Module):
 
     def forward(self, centre: Tensor, context: Tensor, negatives: Tensor) -> Tensor:
         """Summed loss -log s(u_o . v_c) - sum_k log s(-u_k . v_c) of B pairs (B,), (B,) and negatives (B, K)."""
+        V = self.inp.num_embeddings
+        b = len(check.labels("centre", centre, V))
+        check.labels("context", context, V, length=b)
+        _word_ids("negatives", negatives, V, b)
         v = self.inp(centre)  # (B, D)
         pos = (self.out(context) * v).sum(-1)  # (B,)
         neg = torch.bmm(self.out(negatives), v.unsqueeze(-1)).squeeze(-1)  # (B, K)
@@ -99,8 +135,7 @@ class CBOWNS(nn.Module):
 
     def __init__(self, vocab_size: int, dim: int = 100):
         super().__init__()
-        if vocab_size < 1 or dim < 1:
-            raise ValueError(f"vocab_size and dim must be positive, got {vocab_size} and {dim}")
+        vocab_size, dim = check.positive_int("vocab_size", vocab_size), check.positive_int("dim", dim)
         self.inp = nn.EmbeddingBag(vocab_size, dim, mode="mean", sparse=True)
         self.out = nn.Embedding(vocab_size, dim, sparse=True)
         nn.init.uniform_(self.inp.weight, -0.5 / dim, 0.5 / dim)
@@ -108,6 +143,11 @@ class CBOWNS(nn.Module):
 
     def forward(self, context: Tensor, offsets: Tensor, centre: Tensor, negatives: Tensor) -> Tensor:
         """Summed loss of B windows: bags of context ids (flat, with offsets (B,)), centres (B,), negatives (B, K)."""
+        V = self.inp.num_embeddings
+        b = len(check.labels("centre", centre, V))
+        check.labels("context", context, V)
+        check.labels("offsets", offsets, len(context), length=b)
+        _word_ids("negatives", negatives, V, b)
         h = self.inp(context, offsets)  # (B, D) mean context vector
         pos = (self.out(centre) * h).sum(-1)  # (B,)
         neg = torch.bmm(self.out(negatives), h.unsqueeze(-1)).squeeze(-1)  # (B, K)
@@ -117,6 +157,16 @@ class CBOWNS(nn.Module):
     def vectors(self) -> Tensor:
         """The word vectors (the input embeddings), detached, on the CPU: (V, dim)."""
         return self.inp.weight.detach().cpu()
+
+
+def _word_ids(name: str, ids: Tensor, vocab_size: int, rows: int) -> Tensor:
+    """Word ids (rows, K) in [0, vocab_size)."""
+    check.tensor(name, ids, ndim=2, dtype="int")
+    if len(ids) != rows:
+        raise ValueError(f"{name} must have {rows} rows (one per example), got shape {tuple(ids.shape)}")
+    if int(ids.min()) < 0 or int(ids.max()) >= vocab_size:
+        raise ValueError(f"{name} must lie in [0, {vocab_size}), got values from {int(ids.min())} to {int(ids.max())}")
+    return ids
 
 
 def _noise_table(noise: Tensor, size: int = 10_000_000) -> Tensor:
@@ -134,8 +184,13 @@ def train(model: nn.Module, ids: Tensor, sentence: Tensor, counts: np.ndarray, *
     """
     if not isinstance(model, (SkipGramNS, CBOWNS)):
         raise TypeError(f"model must be a SkipGramNS or CBOWNS, got {type(model).__name__}")
-    if isinstance(epochs, bool) or not isinstance(epochs, int) or epochs < 1:
-        raise ValueError(f"epochs must be a positive int, got {epochs!r}")
+    epochs, window = check.positive_int("epochs", epochs), check.positive_int("window", window)
+    negatives, batch_size = check.positive_int("negatives", negatives), check.positive_int("batch_size", batch_size)
+    sample, lr = check.number("sample", sample, 0, low_open=True), check.number("lr", lr, 0, low_open=True)
+    seed, progress, device = check.integer("seed", seed, 0), check.flag("progress", progress), check.device("device", device)
+    check.labels("ids", ids, model.out.num_embeddings)
+    check.tensor("sentence", sentence, shape=(len(ids),), dtype="int")
+    _counts(counts)
     if len(counts) != model.out.num_embeddings:
         raise ValueError(f"counts has {len(counts)} words but the model's vocabulary has {model.out.num_embeddings}")
     g = torch.Generator().manual_seed(seed)
@@ -201,21 +256,25 @@ def _cbow_batches(ids: Tensor, sentence: Tensor, window: int, batch_size: int, g
 
 
 def _index(vocab: Vocab, word: str) -> int:
+    """The row of ``word``; an unknown word is a KeyError that names it (a dict lookup's own convention)."""
+    if not isinstance(word, str):
+        raise TypeError(f"word must be a str, got {type(word).__name__} {word!r}")
     if word not in vocab:
         raise KeyError(f"word {word!r} is not in the vocabulary")
     return vocab[word]
 
 
 def _unit(vectors: Tensor) -> Tensor:
-    v = torch.as_tensor(vectors, dtype=torch.float32)
-    if v.dim() != 2:
-        raise ValueError(f"vectors must be a (V, dim) matrix, got shape {tuple(v.shape)}")
-    return v / v.norm(dim=1, keepdim=True).clamp(min=1e-12)  # (V, D)
+    if not isinstance(vectors, (Tensor, np.ndarray)):
+        raise TypeError(f"vectors must be a (V, dim) tensor or array, got {type(vectors).__name__}")
+    x = check.tensor("vectors", torch.as_tensor(vectors, dtype=torch.float32), ndim=2)
+    return x / x.norm(dim=1, keepdim=True).clamp(min=1e-12)  # (V, D)
 
 
 def _top(unit: Tensor, query: Tensor, exclude: list[int], k: int, words: list[str]) -> list[tuple[str, float]]:
-    if isinstance(k, bool) or not isinstance(k, int) or k < 1:
-        raise ValueError(f"k must be a positive int, got {k!r}")
+    k = check.positive_int("k", k)
+    if len(unit) != len(words):
+        raise ValueError(f"vectors has {len(unit)} rows but vocab has {len(words)} words")
     sims = unit @ (query / query.norm().clamp(min=1e-12))  # (V,) cosine similarities
     sims[exclude] = -float("inf")
     top = sims.topk(min(k, len(words) - len(set(exclude))))
@@ -224,31 +283,44 @@ def _top(unit: Tensor, query: Tensor, exclude: list[int], k: int, words: list[st
 
 def most_similar(vectors: Tensor, vocab: Vocab, word: str, k: int = 10) -> list[tuple[str, float]]:
     """The k words whose vectors (V, dim) have the highest cosine similarity to ``word``'s, itself excluded."""
-    unit = _unit(vectors)
+    unit, vocab = _unit(vectors), _vocab(vocab)
     i = _index(vocab, word)
     return _top(unit, unit[i], [i], k, list(vocab))
 
 
 def analogy(vectors: Tensor, vocab: Vocab, a: str, b: str, c: str, k: int = 5) -> list[tuple[str, float]]:
     """Answers to "a is to b as c is to ?": the k words nearest to unit(b) - unit(a) + unit(c), never a, b or c."""
-    unit = _unit(vectors)
+    unit, vocab = _unit(vectors), _vocab(vocab)
     ia, ib, ic = _index(vocab, a), _index(vocab, b), _index(vocab, c)
     return _top(unit, unit[ib] - unit[ia] + unit[ic], [ia, ib, ic], k, list(vocab))
 
 
+def _questions(questions) -> list:
+    """Analogy questions as a list of 4-tuples of words."""
+    if isinstance(questions, (str, bytes)) or not isinstance(questions, Sequence):
+        raise TypeError(f"questions must be a list of (a, b, c, d) word tuples, got {type(questions).__name__}")
+    for k, q in enumerate(questions):
+        if isinstance(q, str) or not isinstance(q, Sequence) or len(q) != 4:
+            raise ValueError(f"questions[{k}] must be four words (a, b, c, d), got {q!r:.60}")
+    return list(questions)
+
+
 def analogy_coverage(vocab: Vocab, questions: Sequence[tuple[str, str, str, str]]) -> tuple[int, int]:
     """How many analogy questions have all four words in the vocabulary, and how many are skipped."""
+    vocab, questions = _vocab(vocab), _questions(questions)
     used = sum(all(w in vocab for w in q) for q in questions)
     return used, len(questions) - used
 
 
 def evaluate_analogies(vectors: Tensor, vocab: Vocab, questions: Sequence[tuple[str, str, str, str]]) -> float:
     """Accuracy on (a, b, c, d) questions whose words are all in the vocabulary: is d the top answer of analogy(a, b, c)?"""
+    unit, vocab, questions = _unit(vectors), _vocab(vocab), _questions(questions)
+    if len(unit) != len(vocab):
+        raise ValueError(f"vectors has {len(unit)} rows but vocab has {len(vocab)} words")
     q = torch.tensor([[vocab[w] for w in x] for x in questions if all(w in vocab for w in x)],
                      dtype=torch.int64).reshape(-1, 4)  # (Q, 4)
     if len(q) == 0:
         raise ValueError(f"none of the {len(questions)} questions has all four words in the vocabulary")
-    unit = _unit(vectors)
     correct = 0
     for chunk in q.split(1024):
         query = unit[chunk[:, 1]] - unit[chunk[:, 0]] + unit[chunk[:, 2]]  # (q, D), eq. b - a + c
@@ -260,10 +332,18 @@ def evaluate_analogies(vectors: Tensor, vocab: Vocab, questions: Sequence[tuple[
 
 def wordsim_spearman(vectors: Tensor, vocab: Vocab, pairs: Sequence[tuple[str, str, float]]) -> float:
     """Spearman correlation between human similarity scores and cosine similarity, over in-vocabulary pairs."""
+    unit, vocab = _unit(vectors), _vocab(vocab)
+    if len(unit) != len(vocab):
+        raise ValueError(f"vectors has {len(unit)} rows but vocab has {len(vocab)} words")
+    if isinstance(pairs, (str, bytes)) or not isinstance(pairs, Sequence):
+        raise TypeError(f"pairs must be a list of (word, word, score) tuples, got {type(pairs).__name__}")
+    for k, x in enumerate(pairs):
+        if isinstance(x, str) or not isinstance(x, Sequence) or len(x) != 3:
+            raise ValueError(f"pairs[{k}] must be (word, word, score), got {x!r:.60}")
+        check.number(f"pairs[{k}] score", x[2])
     kept = [(vocab[a], vocab[b], s) for a, b, s in pairs if a in vocab and b in vocab]
     if len(kept) < 3:
         raise ValueError(f"only {len(kept)} of the {len(pairs)} pairs are in the vocabulary; need at least 3")
-    unit = _unit(vectors)
     ia, ib, human = zip(*kept)
     cos = (unit[list(ia)] * unit[list(ib)]).sum(1)  # (P,)
     return float(spearmanr(np.asarray(human), cos.numpy()).statistic)
