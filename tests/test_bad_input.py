@@ -30,8 +30,10 @@ from torch import nn
 
 import dlext
 from dlext import autoencoders as ae
-from dlext import book, conv, data, explain, gan, interactive, kl, metrics, optim, rnn, sample_quality as sq, train, validate
-from dlext import transfer, word2vec as w2v
+from dlext import adversarial, book, conv, data, explain, gan, interactive, kl, metrics, optim, rnn, train, transfer
+from dlext import sample_quality as sq
+from dlext import validate
+from dlext import word2vec as w2v
 
 DLEXT_DIR = str(Path(dlext.__file__).resolve().parent)
 TIMEOUT_S = 30
@@ -74,6 +76,10 @@ def _figure(**params):
 RNN_CELL, LSTM_CELL = rnn.RNNCell(3, 5), rnn.LSTMCell(3, 5)
 VOCAB = rnn.Vocab(["a b c", "a b"])
 SEQ_CLF = rnn.RecurrentClassifier(10)
+
+
+ADV_MODEL = nn.Sequential(nn.Flatten(), nn.Linear(16, 3))  # images (B, 1, 4, 4) -> 3 classes
+ADV_X, ADV_Y = torch.rand(4, 1, 4, 4), torch.tensor([0, 1, 2, 0])
 
 
 def _clf() -> nn.Module:
@@ -303,8 +309,8 @@ CASES: dict[str, list[Case]] = {
     "data.urls": [bad(data.urls, "no/such/file", names="data file"),
                   bad(data.urls, 3, raises=TypeError, names="relpath")],
     # --- explain (the model is a small CNN on 28x28 images)
-    "explain.frozen": [bad(lambda: explain.frozen("model").__enter__(), raises=TypeError, names="model"),
-                       bad(lambda: explain.frozen(None).__enter__(), raises=TypeError, names="model")],
+    "validate.frozen": [bad(lambda: validate.frozen("model").__enter__(), raises=TypeError, names="model"),
+                        bad(lambda: validate.frozen(None).__enter__(), raises=TypeError, names="model")],
     "explain.activations": [bad(explain.activations, CNN, CNN[1], IMG_NAN, names="x"),
                             bad(explain.activations, CNN, CNN[1], EMPTY_IMG, names="x"),
                             bad(explain.activations, CNN, nn.ReLU(), IMG, names="layer"),
@@ -491,6 +497,22 @@ CASES: dict[str, list[Case]] = {
                                         bad(SEQ_CLF, torch.zeros(2, 3), raises=TypeError, names="ids"),
                                         bad(SEQ_CLF, torch.zeros(2, 3, dtype=torch.long), names="padding"),
                                         bad(SEQ_CLF, torch.zeros(0, 3, dtype=torch.long), names="ids")],
+    # --- adversarial
+    "adversarial.fgsm": [bad(adversarial.fgsm, ADV_MODEL, ADV_X, ADV_Y, -0.1, names="eps"),
+                         bad(adversarial.fgsm, ADV_MODEL, ADV_X, ADV_Y, "0.1", raises=TypeError, names="eps"),
+                         bad(adversarial.fgsm, ADV_MODEL, ADV_X * NAN, ADV_Y, 0.1, names="x"),
+                         bad(adversarial.fgsm, ADV_MODEL, ADV_X, ADV_Y[:2], 0.1, names="y")],
+    "adversarial.pgd": [bad(adversarial.pgd, ADV_MODEL, ADV_X, ADV_Y, 0.1, -0.01, 5, names="alpha"),
+                        bad(adversarial.pgd, ADV_MODEL, ADV_X, ADV_Y, INF, 0.01, 5, names="eps")],
+    "adversarial.targeted": [bad(adversarial.targeted, ADV_MODEL, ADV_X, torch.tensor([0, 1]), names="target"),
+                             bad(adversarial.targeted, ADV_MODEL, ADV_X, 3, eps=-1.0, names="eps")],
+    "adversarial.accuracy_under_attack": [
+        bad(adversarial.accuracy_under_attack, ADV_MODEL, ADV_X, ADV_Y, "fgsm", 0.1, raises=TypeError, names="attack"),
+        bad(adversarial.accuracy_under_attack, ADV_MODEL, ADV_X, ADV_Y, adversarial.fgsm, 0.1, batch_size=0,
+            names="batch_size"),
+        bad(adversarial.accuracy_under_attack, ADV_MODEL, ADV_X[:0], ADV_Y[:0], adversarial.fgsm, 0.1, names="x")],
+    "adversarial.project": [bad(adversarial.project, ADV_X, ADV_X[:2], 0.1, names="x_adv and x"),
+                            bad(adversarial.project, ADV_X, ADV_X, -0.1, names="eps")],
 }
 
 # Public callables that take arguments but need no bad-input cases, with the reason.

@@ -9,36 +9,18 @@ where proj_eps clips every pixel to [x - eps, x + eps]. A targeted attack descen
 Every attack runs the model in eval mode with its parameters frozen, then restores the model's
 train/eval mode and each parameter's ``requires_grad``; no gradient ever reaches the parameters.
 """
-from contextlib import contextmanager
 from numbers import Real
-from typing import Callable, Iterator
+from typing import Callable
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-__all__ = ["fgsm", "pgd", "targeted", "accuracy_under_attack", "project", "frozen"]
+from dlext.validate import frozen  # eval mode, frozen weights, both restored
+
+__all__ = ["fgsm", "pgd", "targeted", "accuracy_under_attack", "project"]
 
 Attack = Callable[[nn.Module, Tensor, Tensor, float], Tensor]
-
-
-@contextmanager
-def frozen(model: nn.Module) -> Iterator[nn.Module]:
-    """Eval mode and ``requires_grad=False`` for every parameter inside the block; both restored after."""
-    if not isinstance(model, nn.Module):
-        raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
-    modes = [(m, m.training) for m in model.modules()]  # submodules may differ from the top
-    flags = [(p, p.requires_grad) for p in model.parameters()]
-    model.eval()
-    for p, _ in flags:
-        p.requires_grad_(False)
-    try:
-        yield model
-    finally:
-        for m, training in modes:
-            m.training = training
-        for p, flag in flags:
-            p.requires_grad_(flag)
 
 
 def _eps(name: str, value, upper: float | None = None) -> float:

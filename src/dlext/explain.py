@@ -5,36 +5,15 @@ parameter's ``requires_grad`` flag are restored, and parameters' ``.grad`` are n
 (gradients are taken with ``torch.autograd.grad``). Inputs are moved to the model's device and
 results come back on the CPU.
 """
-from contextlib import contextmanager
-from typing import Iterator
-
 import torch
 from torch import Tensor, nn
 
 from dlext import conv
 from dlext import validate as v
+from dlext.validate import frozen  # eval mode, frozen weights, both restored
 
-__all__ = ["frozen", "activations", "saliency", "occlusion", "activation_maximization", "deletion_curve",
+__all__ = ["activations", "saliency", "occlusion", "activation_maximization", "deletion_curve",
            "deletion_auc", "gram_matrix"]
-
-
-@contextmanager
-def frozen(model: nn.Module) -> Iterator[nn.Module]:
-    """Put ``model`` in eval mode with frozen parameters; restore its mode and ``requires_grad`` flags on exit."""
-    if not isinstance(model, nn.Module):
-        raise TypeError(f"model must be an nn.Module, got {type(model).__name__}")
-    modes = [(m, m.training) for m in model.modules()]
-    flags = [(p, p.requires_grad) for p in model.parameters()]
-    try:
-        model.eval()
-        for p, _ in flags:
-            p.requires_grad_(False)
-        yield model
-    finally:
-        for m, training in modes:
-            m.training = training
-        for p, flag in flags:
-            p.requires_grad_(flag)
 
 
 def _device(model: nn.Module) -> torch.device:

@@ -18,7 +18,7 @@ import torch
 from torch import Tensor, nn
 
 __all__ = ["integer", "positive_int", "number", "probability", "flag", "choice", "tensor", "same_length",
-           "labels", "module", "device", "evaluating", "batched"]
+           "labels", "module", "device", "frozen", "evaluating", "batched"]
 
 
 def integer(name: str, value: Any, minimum: int | None = None, maximum: int | None = None) -> int:
@@ -146,6 +146,28 @@ def _home(model: nn.Module) -> torch.device | None:
     for t in (*model.parameters(), *model.buffers()):
         return t.device
     return None
+
+
+@contextmanager
+def frozen(model: nn.Module) -> Iterator[nn.Module]:
+    """Eval mode and ``requires_grad=False`` for every parameter inside the block; both restored after.
+
+    For code that differentiates with respect to the input, not the weights (saliency, adversarial
+    attacks): the caller's model leaves the block as it came, whatever happened inside.
+    """
+    module("model", model)
+    modes = [(m, m.training) for m in model.modules()]  # submodules may differ from the top
+    flags = [(p, p.requires_grad) for p in model.parameters()]
+    try:
+        model.eval()
+        for p, _ in flags:
+            p.requires_grad_(False)
+        yield model
+    finally:
+        for m, training in modes:
+            m.training = training
+        for p, flag in flags:
+            p.requires_grad_(flag)
 
 
 @contextmanager
