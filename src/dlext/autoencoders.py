@@ -287,3 +287,53 @@ def precision_at_k(queries: Tensor, query_labels: Tensor, database: Tensor, data
         nearest = d.argsort(dim=1, stable=True)[:, :k]
         hits += (database_labels[nearest] == query_labels[i:i + batch_size, None]).float().sum().item()
     return hits / (len(queries) * k)
+
+
+# --- Binarized MNIST and an importance-weighted likelihood bound (for the VAE chapter) ---------------
+
+__all__ += ["binarize", "importance_weighted_nll"]
+
+
+def binarize(X: Tensor, seed: int) -> Tensor:
+    """A fixed, seeded binarization: each pixel is 1 with probability its grey level (same shape, 0/1 floats)."""
+    if not isinstance(X, Tensor) or not X.is_floating_point():
+        raise TypeError(f"X must be a float tensor of grey levels, got {type(X).__name__}")
+    if X.numel() and (X.min() < 0 or X.max() > 1):
+        raise ValueError(f"X must hold grey levels in [0, 1], got values in [{X.min().item():.3g}, {X.max().item():.3g}]")
+    if isinstance(seed, bool) or not isinstance(seed, int):
+        raise TypeError(f"seed must be an int, got {seed!r}")
+    return torch.bernoulli(X.cpu(), generator=torch.Generator().manual_seed(seed)).to(X.device)
+
+
+@torch.no_grad()
+def importance_weighted_nll(model: VAE, X: Tensor, *, k: int, device: torch.device, batch_size: int = 100,
+                            generator: torch.Generator | None = None) -> float:
+    """Importance-weighted estimate of -log p(x) in nats per image, with k samples of q(z|x) per image.
+
+    -log (1/k) sum_i p(x|z_i) p(z_i) / q(z_i|x), z_i ~ q(z|x): an upper bound on -log p(x) in
+    expectation that tightens as k grows; k = 1 is the negative ELBO. The model's mode is restored.
+    """
+    _check_images(X)
+    _check_dim("k", k)
+    _check_dim("batch_size", batch_size)
+    was_training = model.training
+    model.to(device).eval()
+    log2pi = torch.log(torch.tensor(2 * torch.pi))
+    total = 0.0
+    try:
+        for i in range(0, len(X), batch_size):
+            x = X[i:i + batch_size].to(device).reshape(-1, N_PIXELS)  # (B, 784)
+            mu, logvar = model.encode(x)  # (B, D) each
+            eps = torch.randn((k, *mu.shape), generator=generator).to(device)  # (k, B, D)
+            z = mu + torch.exp(0.5 * logvar) * eps  # (k, B, D)
+            logits = model.decode(z.reshape(-1, mu.shape[1])).reshape(k, len(x), N_PIXELS)  # (k, B, 784)
+            log_px_z = -nn.functional.binary_cross_entropy_with_logits(
+                logits, x.expand_as(logits), reduction="none").sum(2)  # (k, B)
+            log_pz = -0.5 * (z**2 + log2pi).sum(2)  # (k, B)
+            log_qz = -0.5 * (eps**2 + logvar + log2pi).sum(2)  # (k, B)
+            log_w = log_px_z + log_pz - log_qz  # (k, B)
+            log_px = torch.logsumexp(log_w, 0) - torch.log(torch.tensor(float(k)))  # (B,)
+            total += -log_px.sum().item()
+    finally:
+        model.train(was_training)
+    return total / len(X)

@@ -347,3 +347,38 @@ def grad_reverse(x: Tensor, scale: float = 1.0) -> Tensor:
     v.tensor("x", x, nonempty=False, finite=False)
     scale = v.number("scale", scale)
     return _GradReverse.apply(x, scale)
+
+
+# --- Telling mode collapse from samples that are simply off the ring (the toy of the GAN chapter) ---
+
+__all__ += ["ring_diagnostics"]
+
+
+def ring_diagnostics(points: Tensor, centres: Tensor, std: float = 0.05, min_share: float = 0.02,
+                     ring_width: float = 0.25) -> dict[str, float | int | bool]:
+    """Where a toy generator's samples (n, 2) lie relative to a ring of modes (modes, 2) centred at 0.
+
+    Returns ``modes`` (``modes_covered``), ``on_ring`` (share of points whose radius is within
+    ``ring_width`` of the ring's), ``sectors`` (how many of the modes' equal angular sectors hold at
+    least ``min_share`` of the points, whatever their radius), ``collapsed`` (the points occupy at most
+    a quarter of the sectors: the mass sits in few directions) and ``off_ring`` (not collapsed, and
+    fewer than half of the points near the ring: spread out but not where the data is).
+    """
+    if not (isinstance(points, Tensor) and points.ndim == 2 and points.shape[1] == 2 and len(points)):
+        raise ValueError(f"points must be a non-empty (n, 2) tensor, got {getattr(points, 'shape', type(points))}")
+    if not (isinstance(centres, Tensor) and centres.ndim == 2 and centres.shape[1] == 2 and len(centres) >= 2):
+        raise ValueError(f"centres must be a (modes, 2) tensor with modes >= 2, got {getattr(centres, 'shape', type(centres))}")
+    if not 0 < min_share <= 1:
+        raise ValueError(f"min_share must be in (0, 1], got {min_share!r}")
+    if not ring_width > 0:
+        raise ValueError(f"ring_width must be positive, got {ring_width!r}")
+    points, centres = points.float().cpu(), centres.float().cpu()
+    radius = centres.norm(dim=1).mean()
+    on_ring = ((points.norm(dim=1) - radius).abs() < ring_width).float().mean().item()
+    # the sector of a point is the mode whose direction is nearest to its own (angle only)
+    cos = nn.functional.normalize(points, dim=1) @ nn.functional.normalize(centres, dim=1).T  # (n, modes)
+    counts = torch.bincount(cos.argmax(dim=1), minlength=len(centres))
+    sectors = int((counts >= min_share * len(points)).sum())
+    collapsed = sectors <= len(centres) // 4
+    return {"modes": modes_covered(points, centres, std=std, min_share=min_share), "on_ring": on_ring,
+            "sectors": sectors, "collapsed": collapsed, "off_ring": (not collapsed) and on_ring < 0.5}
