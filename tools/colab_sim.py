@@ -54,7 +54,8 @@ PREINSTALLED = ["pip", "setuptools", "torch", "numpy", "scipy", "scikit-learn", 
                 "ipywidgets", "ipykernel", "ipython", "nbformat", "nbclient", "tqdm", "pooch", "requests",
                 "scikit-image", "smart-open"]
 # Where the simulation cannot use Colab's exact build (reasons in colab/colab-packages.txt).
-DEVIATIONS = {"torch": "2.13.0+cpu", "setuptools": "77.0.3"}  # torch 2.13 needs setuptools>=77.0.3
+DEVIATIONS = {"torch": "2.13.0+cpu", "setuptools": "77.0.3",  # torch 2.13 needs setuptools>=77.0.3
+              "tifffile": "2026.3.3"}  # Colab's 2026.8.16 needs Python >= 3.12; its last release for 3.11
 # Installed here although Colab's list lacks them: ipython 7.34 requires jedi (Colab removes it after
 # installing), and jupyter_server needs overrides on Python < 3.12 (Colab runs 3.13).
 EXTRAS = {"jedi": "ipython 7.34 requires it; Colab removes it", "overrides": "jupyter_server needs it below Python 3.12"}
