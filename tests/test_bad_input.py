@@ -78,6 +78,7 @@ VOCAB = rnn.Vocab(["a b c", "a b"])
 SEQ_CLF = rnn.RecurrentClassifier(10)
 
 
+RING_CENTRES = torch.tensor([[2.0, 0.0], [0.0, 2.0], [-2.0, 0.0], [0.0, -2.0]])
 ADV_MODEL = nn.Sequential(nn.Flatten(), nn.Linear(16, 3))  # images (B, 1, 4, 4) -> 3 classes
 ADV_X, ADV_Y = torch.rand(4, 1, 4, 4), torch.tensor([0, 1, 2, 0])
 
@@ -463,7 +464,8 @@ CASES: dict[str, list[Case]] = {
                                 names="model")],
     "validate.batched": [bad(validate.batched, _clf(), X2, device=CPU, batch_size=0, names="batch_size")],
     # --- book, interactive
-    "book.glue": [bad(book.glue, "two words", 1.0, names="glue name"), bad(book.glue, 3, 1.0, names="glue name")],
+    "book.glue": [bad(book.glue, "two words", 1.0, names="glue name"),
+                  bad(book.glue, 3, 1.0, raises=TypeError, names="glue name")],
     "interactive.explore": [bad(interactive.explore, "plot", a=[1], raises=TypeError, names="draw"),
                             bad(interactive.explore, _figure, static=True, names="parameter grid"),
                             bad(interactive.explore, _figure, static=True, a=[], names="'a'"),
@@ -513,6 +515,20 @@ CASES: dict[str, list[Case]] = {
         bad(adversarial.accuracy_under_attack, ADV_MODEL, ADV_X[:0], ADV_Y[:0], adversarial.fgsm, 0.1, names="x")],
     "adversarial.project": [bad(adversarial.project, ADV_X, ADV_X[:2], 0.1, names="x_adv and x"),
                             bad(adversarial.project, ADV_X, ADV_X, -0.1, names="eps")],
+    # --- the VAE chapter's binarization and importance-weighted estimate, the GAN chapter's ring diagnostics
+    "autoencoders.binarize": [bad(ae.binarize, IMG * 2, 0, names="grey levels"),
+                              bad(ae.binarize, IMG, 0.5, raises=TypeError, names="seed"),
+                              bad(ae.binarize, IMG.long(), 0, raises=TypeError, names="X")],
+    "autoencoders.importance_weighted_nll": [
+        bad(ae.importance_weighted_nll, ae.VAE(), IMG, k=0, device=CPU, names="k"),
+        bad(ae.importance_weighted_nll, ae.VAE(), EMPTY_IMG, k=5, device=CPU, names="X"),
+        bad(ae.importance_weighted_nll, _clf(), IMG, k=5, device=CPU, raises=TypeError, names="model"),
+        bad(ae.importance_weighted_nll, ae.VAE(), IMG, k=5, device="gpu", names="device")],
+    "gan.ring_diagnostics": [bad(gan.ring_diagnostics, torch.zeros(0, 2), RING_CENTRES, names="points"),
+                             bad(gan.ring_diagnostics, torch.zeros(5, 3), RING_CENTRES, names="points"),
+                             bad(gan.ring_diagnostics, torch.zeros(5, 2), RING_CENTRES[:1], names="centres"),
+                             bad(gan.ring_diagnostics, torch.zeros(5, 2), RING_CENTRES, min_share=0.0,
+                                 names="min_share")],
 }
 
 # Public callables that take arguments but need no bad-input cases, with the reason.

@@ -313,14 +313,14 @@ def importance_weighted_nll(model: VAE, X: Tensor, *, k: int, device: torch.devi
     -log (1/k) sum_i p(x|z_i) p(z_i) / q(z_i|x), z_i ~ q(z|x): an upper bound on -log p(x) in
     expectation that tightens as k grows; k = 1 is the negative ELBO. The model's mode is restored.
     """
-    _check_images(X)
+    X = _check_dataset(X)  # non-empty, finite images
     _check_dim("k", k)
     _check_dim("batch_size", batch_size)
-    was_training = model.training
-    model.to(device).eval()
+    if not isinstance(model, VAE):
+        raise TypeError(f"model must be a dlext.autoencoders.VAE, got {type(model).__name__}")
     log2pi = torch.log(torch.tensor(2 * torch.pi))
     total = 0.0
-    try:
+    with v.evaluating(model, device):  # eval mode, no autograd; mode and device restored after
         for i in range(0, len(X), batch_size):
             x = X[i:i + batch_size].to(device).reshape(-1, N_PIXELS)  # (B, 784)
             mu, logvar = model.encode(x)  # (B, D) each
@@ -329,11 +329,9 @@ def importance_weighted_nll(model: VAE, X: Tensor, *, k: int, device: torch.devi
             logits = model.decode(z.reshape(-1, mu.shape[1])).reshape(k, len(x), N_PIXELS)  # (k, B, 784)
             log_px_z = -nn.functional.binary_cross_entropy_with_logits(
                 logits, x.expand_as(logits), reduction="none").sum(2)  # (k, B)
-            log_pz = -0.5 * (z**2 + log2pi).sum(2)  # (k, B)
-            log_qz = -0.5 * (eps**2 + logvar + log2pi).sum(2)  # (k, B)
+            log_pz = -0.5 * (z**2 + log2pi.to(z.device)).sum(2)  # (k, B)
+            log_qz = -0.5 * (eps**2 + logvar + log2pi.to(z.device)).sum(2)  # (k, B)
             log_w = log_px_z + log_pz - log_qz  # (k, B)
             log_px = torch.logsumexp(log_w, 0) - torch.log(torch.tensor(float(k)))  # (B,)
             total += -log_px.sum().item()
-    finally:
-        model.train(was_training)
     return total / len(X)

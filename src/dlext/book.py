@@ -11,8 +11,11 @@ def glue(name: str, value: Any, display: bool = False) -> Any:
     text. Where myst-nb is not installed (Colab, a plain Jupyter) there is no such text to fill, so
     nothing is stored, and the value is still returned for the cell's own asserts.
     """
-    if not isinstance(name, str) or not name.isidentifier():
-        raise ValueError(f"glue name must be a Python identifier such as 'test_acc', got {name!r}")
+    if not isinstance(name, str):
+        raise TypeError(f"glue name must be a str such as 'test_acc', got {type(name).__name__} {name!r}")
+    # markdown quotes it as {glue:text}`name:format`: no spaces, colons or backticks in the name
+    if not name or any(ch.isspace() or ch in ":`" for ch in name):
+        raise ValueError(f"glue name must be non-empty, without spaces, ':' or '`' (e.g. 'fgsm_0.05'), got {name!r}")
     try:
         from myst_nb import glue as myst_glue
     except ImportError:
