@@ -39,3 +39,19 @@ def test_glue_accepts_names_with_dots(monkeypatch):
     import myst_nb
     monkeypatch.setattr(myst_nb, "glue", lambda name, value, display=True: None)
     assert book.glue("fgsm_0.05", 0.9) == 0.9  # the adversarial chapter glues one number per epsilon
+
+
+def test_numpy_and_torch_numbers_are_glued_as_python_numbers(monkeypatch):
+    # NumPy 2 reprs np.float64(0.5), which myst-nb cannot format with :.3f (62 build warnings before this).
+    import numpy as np
+    import torch
+    import myst_nb
+    calls = []
+    monkeypatch.setattr(myst_nb, "glue", lambda name, value, display=True: calls.append(value))
+    for value in (np.float64(0.5), np.float32(0.5), np.int64(3), torch.tensor(0.5), torch.tensor([0.5])):
+        book.glue("x", value)
+    assert calls == [0.5, 0.5, 3, 0.5, 0.5] and all(type(v) in (float, int) for v in calls)
+    assert format(calls[0], ".3f") == "0.500"
+    arr = np.arange(3)
+    book.glue("x", arr)  # arrays are left as they are
+    assert calls[-1] is arr

@@ -16,6 +16,10 @@ def glue(name: str, value: Any, display: bool = False) -> Any:
     # markdown quotes it as {glue:text}`name:format`: no spaces, colons or backticks in the name
     if not name or any(ch.isspace() or ch in ":`" for ch in name):
         raise ValueError(f"glue name must be non-empty, without spaces, ':' or '`' (e.g. 'fgsm_0.05'), got {name!r}")
+    # A NumPy or one-element torch number becomes a Python one: myst-nb formats the value's repr, and
+    # NumPy 2 writes np.float64(0.93), which a format such as :.3f cannot read.
+    if hasattr(value, "item") and getattr(value, "ndim", None) == 0 or getattr(value, "shape", None) == (1,):
+        value = value.item()
     try:
         from myst_nb import glue as myst_glue
     except ImportError:
