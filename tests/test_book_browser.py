@@ -213,6 +213,10 @@ def test_no_cdn_for_mathjax_requirejs_or_widgets():
     offenders = {}
     for page in sorted(HTML.rglob("*.html")):
         html = page.read_text(errors="replace")
+        # jupyterquiz (the chapter quizzes) carries a fallback that loads MathJax from a CDN only when the page
+        # has none with a `typeset` method; the book ships MathJax 3, so it never runs (the per-page test
+        # checks that nothing is fetched from another host). Its source line is not a CDN reference.
+        html = "\n".join(line for line in html.splitlines() if "cdn.jsdelivr.net/npm/mathjax@3/es5/tex-svg.js" not in line)
         found = [m.group(0) for m in external.finditer(html)]
         found += [s for s in ("mathjax@", "require.min.js", "html-manager@") if s in html]
         scripts = [m.group(1) for m in vendored.finditer(html)]
@@ -296,7 +300,9 @@ def test_page_renders_offline(page, server, browser):
     assert not problems, f"{url}:\n- " + "\n- ".join(problems)
 
 
-MAX_OUTPUT_LINES = 40  # a cell's printed text; more is a data dump that nobody reads (issue 21)
+# A cell's printed text; more is a data dump that nobody reads (issue 21). The longest deliberate table is
+# the CNN chapter's layer-by-layer summary of VGG16, 44 lines; the VAE's loss dump was about 1,000.
+MAX_OUTPUT_LINES = 50
 
 
 class _TextOutputs(HTMLParser):
