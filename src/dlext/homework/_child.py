@@ -77,19 +77,6 @@ def _device_ok(name: str) -> bool:
     return device.type == "cpu" or (device.type == "cuda" and torch.cuda.is_available())
 
 
-def _flat(value, out: list) -> list:
-    """Tensors, arrays and generators in ``value`` (through lists, tuples and dicts), in a fixed order."""
-    if isinstance(value, (list, tuple)):
-        for v in value:
-            _flat(v, out)
-    elif isinstance(value, dict):
-        for v in value.values():
-            _flat(v, out)
-    elif isinstance(value, (torch.Tensor, np.ndarray, torch.Generator)):
-        out.append(value)
-    return out
-
-
 def _snapshot(value):
     if isinstance(value, torch.Tensor):
         return value.detach().clone()
@@ -198,9 +185,9 @@ def handle_request(session: Session, request: dict, buffers: list) -> tuple[dict
         kwargs = dec.decode(request.get("kwargs", {"T": "dict", "v": []}))
         if request.get("rng"):
             _rng_set(dec.decode(request["rng"]))
-        leaves = [t for t in _flat((args, kwargs), []) if isinstance(t, torch.Tensor) and t.requires_grad] \
+        leaves = [t for t in _wire.flat_arrays((args, kwargs)) if isinstance(t, torch.Tensor) and t.requires_grad] \
             if grad else []
-        mutable = _flat((args, kwargs), [])
+        mutable = _wire.flat_arrays((args, kwargs))
         before = [_snapshot(v) for v in mutable]
         with torch.set_grad_enabled(grad or bool(request.get("grad_enabled"))):
             if op == "call":
@@ -217,7 +204,7 @@ def handle_request(session: Session, request: dict, buffers: list) -> tuple[dict
         result = {"value": value, "changed": changed, "rng": _rng_get()}
         header = {"ok": True}
         if grad:
-            outputs = [t for t in _flat(value, []) if isinstance(t, torch.Tensor)]
+            outputs = [t for t in _wire.flat_arrays(value) if isinstance(t, torch.Tensor)]
             key = len(session.objects) + len(session.graphs) + 1
             session.graphs[key] = (leaves, outputs)
             header["graph"] = key

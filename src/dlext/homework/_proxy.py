@@ -170,7 +170,7 @@ class Child:
         """A call-like request (call, make, getitem, len, iter) with the conventions of the module docstring."""
         import torch
         kwargs = kwargs or {}
-        grad_inputs = [t for t in _flat((args, kwargs)) if isinstance(t, torch.Tensor) and t.requires_grad] \
+        grad_inputs = [t for t in _wire.flat_arrays((args, kwargs)) if isinstance(t, torch.Tensor) and t.requires_grad] \
             if torch.is_grad_enabled() and op == "call" else []
         if grad_inputs:
             box = {"child": self, "op": op, "target": target, "args": args, "kwargs": kwargs, "fields": fields}
@@ -198,7 +198,7 @@ class Child:
             np.random.set_state(("MT19937", state["numpy"][1], *state["numpy"][2:]))
         except Exception as err:  # noqa: BLE001 - a forged state: refuse it
             raise _wire.WireError(f"bad random state ({err})") from None
-        _write_back(_flat((args, kwargs)), result["changed"])
+        _write_back(_wire.flat_arrays((args, kwargs)), result["changed"])
         return result["value"], header.get("graph")
 
     def _encode_pair(self, args, kwargs):
@@ -222,22 +222,6 @@ def _shift(node, offset: int):
     if isinstance(node, list):
         return [_shift(v, offset) for v in node]
     return node
-
-
-def _flat(value, out: list | None = None) -> list:
-    """Tensors, arrays and generators in ``value`` (through lists, tuples and dicts), in the child's order."""
-    import numpy as np
-    import torch
-    out = [] if out is None else out
-    if isinstance(value, (list, tuple)):
-        for v in value:
-            _flat(v, out)
-    elif isinstance(value, dict):
-        for v in value.values():
-            _flat(v, out)
-    elif isinstance(value, (torch.Tensor, np.ndarray, torch.Generator)):
-        out.append(value)
-    return out
 
 
 def _write_back(targets: list, changed) -> None:

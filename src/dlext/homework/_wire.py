@@ -281,3 +281,23 @@ def read_frame(fd: int, limit: int = MAX_FRAME) -> tuple[dict, list[bytes]]:
     if not (isinstance(sizes, list) and all(type(s) is int and s >= 0 for s in sizes) and sum(sizes) <= limit):
         raise WireError("a message announces buffers that are missing or too big")
     return header, [_read_exact(fd, s) for s in sizes]
+
+
+def flat_arrays(value: Any, out: list | None = None) -> list:
+    """Tensors, arrays and generators in ``value`` (through lists, tuples and dicts), in a fixed order.
+
+    The judge and the submission's process both call this on a call's arguments, so the arrays they pair
+    up (gradients, in-place changes written back) are the same ones, in the same order.
+    """
+    import torch  # only where there are tensors to find: the judge and the child have torch loaded
+
+    out = [] if out is None else out
+    if isinstance(value, (list, tuple)):
+        for v in value:
+            flat_arrays(v, out)
+    elif isinstance(value, dict):
+        for v in value.values():
+            flat_arrays(v, out)
+    elif isinstance(value, (torch.Tensor, np.ndarray, torch.Generator)):
+        out.append(value)
+    return out
