@@ -30,16 +30,20 @@ def _js_divergence(fn):
 
 @question("gan.q3", points=3)
 def _frechet_1d(answer):
-    """The 1-D Frechet distance, and what it says about a collapsed generator."""
+    """The 1-D Frechet distance, and a predicted comparison of a collapsed and a shifted generator."""
     if not isinstance(answer, tuple) or len(answer) != 2:
-        raise CheckFailure("pass (frechet_1d, interpretation) to check")
-    fn, interpretation = answer
+        raise CheckFailure("pass (frechet_1d, predicted) to check")
+    fn, predicted = answer
     gen = torch.Generator().manual_seed(3)
     a, b = torch.randn(500, generator=gen), 2 + 3 * torch.randn(300, generator=gen)
     expected = ((a.mean() - b.mean()) ** 2 + (a.std() - b.std()) ** 2).item()
     expect_close(fn(a, b), expected, "frechet_1d on two random samples", rtol=1e-4)
     expect_close(fn(a, a), 0.0, "frechet_1d of a sample to itself", atol=1e-9)
     expect_close(fn(a, a + 1.5), 2.25, "frechet_1d after shifting by 1.5", rtol=1e-4)
-    expect(interpretation in ("a", "b", "c"), f"interpretation should be 'a', 'b' or 'c', got {interpretation!r}")
-    # N(0, 1) vs N(0, 0.1^2): (1 - 0.1)^2 = 0.81; vs N(0.5, 1): 0.5^2 = 0.25
-    expect(interpretation == "a", "the interpretation does not match the two distances; print them and compare")
+    if not isinstance(predicted, (tuple, list)) or len(predicted) != 2:
+        raise CheckFailure(f"predicted should be a pair of numbers (collapsed, shifted), got {predicted!r}")
+    # Population values: N(0, 1) vs N(0, 0.1^2) is (1 - 0.1)^2 = 0.81; vs N(0.5, 1) it is 0.5^2 = 0.25.
+    # 0.02 admits the 10,000-sample estimates frechet_experiment() prints (0.812 and 0.239; their sd is about
+    # 0.014) and is far narrower than the gap between the two.
+    expect_close(predicted[0], 0.81, "your predicted distance of the collapsed generator", atol=0.02, reveal=False)
+    expect_close(predicted[1], 0.25, "your predicted distance of the shifted generator", atol=0.02, reveal=False)
