@@ -34,10 +34,10 @@ def _reparameterize(fn):
 
 @question("vae.q3", points=3)
 def _monte_carlo_kl(answer):
-    """A Monte Carlo estimate of the KL term, against the closed form."""
+    """A Monte Carlo estimate of the KL term, against the closed form, and the samples its noise costs."""
     if not (isinstance(answer, tuple) and len(answer) == 2):
-        raise CheckFailure("pass (mc_kl, interpretation) to check")
-    fn, interpretation = answer
+        raise CheckFailure("pass (mc_kl, n_needed) to check")
+    fn, n_needed = answer
     for mu, logvar in [([0.0, 0.0], [0.0, 0.0]), ([1.0, -0.5], [0.3, -1.0]), ([2.0, 0.0, 1.0], [-2.0, 0.5, 0.0])]:
         mu, logvar = torch.tensor(mu), torch.tensor(logvar)
         exact = float(kl.kl_to_standard_normal(mu, logvar))
@@ -57,5 +57,7 @@ def _monte_carlo_kl(answer):
                    f"{exact:.3f}: the estimator should be unbiased for any n")
             expect(0.25 < small.std().item() < 0.7,
                    f"estimates with n=10 spread by {small.std().item():.3f} nats; draw exactly n samples per call")
-    expect(interpretation in ("a", "b", "c"), f"interpretation should be 'a', 'b' or 'c', got {interpretation!r}")
-    expect(interpretation == "b", "the interpretation does not match what you measured; compare the estimates again")
+    # One term log q(z) - log p(z) for mu = [1, -0.5], logvar = [0.3, -1] has variance 1.703 (2,000,000 samples), so
+    # an estimate's sd is 0.01 at n = 1.703 / 0.01^2 = 17,033. Estimated from the spread of a few hundred n = 10
+    # estimates (relative error of a variance from 400 draws: about 7 %), 20 % is about 3 standard errors.
+    expect_close(n_needed, 17_033, "n_needed, the samples for a standard deviation of 0.01 nats", rtol=0.2, reveal=False)
