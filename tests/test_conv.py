@@ -64,28 +64,41 @@ def test_output_size_matches_nn_layers_on_random_configs():
 
 def test_output_size_lecture_examples():
     assert [conv.output_size(7, 3, 0, s) for s in (1, 2)] == [5, 3]
-    assert conv.output_size(7, 3, 0, 3, strict=False) == 2
-    with pytest.raises(ValueError, match="does not tile the input.*S = 3"):
-        conv.output_size(7, 3, 0, 3)
-    assert conv.output_size(32, 5, 2, 1) == 32  # "same" padding (F - 1) / 2
-    assert conv.output_size(227, 11, 0, 4) == 55  # AlexNet conv1
+    assert conv.output_size(7, 3, 0, 3) == 2  # floors, as PyTorch does
+    with pytest.raises(ValueError, match=r"does not tile the input.*S = 3.*1 input column\(s\) \(pixels 6..6\)"):
+        conv.output_size(7, 3, 0, 3, strict=True)
+    assert conv.output_size(32, 5, 2, 1, strict=True) == 32  # "same" padding (F - 1) / 2
+    assert conv.output_size(227, 11, 0, 4, strict=True) == 55  # AlexNet conv1
+    assert conv.output_size(224, 11, 0, 4) == 54  # ... and the paper's 224, which does not give its 55
     assert conv.output_size(4, 2, 0, 2) == 2
     assert conv.output_size(7, 3, 0, 1, 2) == 3  # dilation 2: a 3x3 filter spans 5 pixels
 
 
-def test_output_size_rejects_bad_arguments():
-    with pytest.raises(ValueError, match="larger than the padded input"):
-        conv.output_size(3, 5, 0, 1, strict=False)
-    with pytest.raises(ValueError, match="larger than the padded input"):
-        conv.output_size(3, 3, 0, 1, 2)
-    for bad in [dict(n=0), dict(f=0), dict(p=-1), dict(s=0), dict(d=0)]:
-        args = dict(n=7, f=3, p=0, s=1, d=1) | bad
-        with pytest.raises(ValueError, match=">="):
-            conv.output_size(**args)
-    for bad in [7.0, "7", None, True]:
-        with pytest.raises(TypeError, match="must be an int"):
-            conv.output_size(bad, 3)
-    assert conv.output_size(np.int64(7), 3) == 5  # NumPy integers are integers
+def test_floor_is_what_standard_networks_rely_on():
+    # ResNet's 7x7 stride-2 stem and 3x3 stride-2 max pool, and any 3x3 stride-2 padding-1 layer on an even width
+    assert conv.output_size(224, 7, 3, 2) == 112 and conv.output_size(112, 3, 1, 2) == 56
+    for w in range(2, 200, 2):
+        assert conv.output_size(w, 3, 1, 2) == w // 2
+        assert conv.dropped_border(w, 3, 1, 2) == 0  # the floor drops a column of zero padding, no pixel
+        with pytest.raises(ValueError, match="zero padding only, no input pixel"):
+            conv.output_size(w, 3, 1, 2, strict=True)
+    assert conv.dropped_border(224, 7, 3, 2) == 0
+    assert conv.dropped_border(224, 11, 0, 4) == 1  # AlexNet at 224 loses pixel column 223
+    assert conv.dropped_border(227, 11, 0, 4) == 0 and conv.dropped_border(7, 3, 0, 3) == 1
+
+
+def test_dropped_border_matches_the_columns_a_convolution_never_reads():
+    for w, f, p, s, d in _configs(5, n=1500):
+        if _ours(w, f, p, s, d, strict=False) is None:
+            continue
+        x = torch.ones(1, 1, 1, w, requires_grad=True)
+        F.conv2d(x, torch.ones(1, 1, 1, f), stride=(1, s), padding=(0, p), dilation=(1, d)).sum().backward()
+        read = x.grad[0, 0, 0].nonzero()
+        last = int(read.max()) if len(read) else -1  # the last input column any filter tap reads
+        if d == 1 and s <= f:  # no gaps between taps or between positions: all up to the last are read
+            assert conv.dropped_border(w, f, p, s, d) == w - 1 - last, (w, f, p, s, d)
+        else:  # gaps (a stride longer than the filter, dilation) can hide columns before the border too
+            assert conv.dropped_border(w, f, p, s, d) <= w - 1 - last, (w, f, p, s, d)
 
 
 def test_param_count_matches_nn_conv2d():
@@ -171,8 +184,11 @@ def test_vgg16_and_alexnet_specs_match_published_figures():
     assert sum(p.numel() for p in alex.parameters()) == 62_378_344  # single-tower AlexNet
     spatial = [r.output_shape[1] for r in conv.summary(alex, (3, 227, 227)).rows if len(r.output_shape) == 3]
     assert sorted(set(spatial), reverse=True) == [227, 55, 27, 13, 6]
-    with pytest.raises(ValueError, match="does not tile"):
-        conv.from_spec(conv.ALEXNET, (3, 224, 224))  # the paper's famous 224 does not fit conv1
+    with pytest.raises(ValueError, match="does not tile.*1 input column"):
+        conv.from_spec(conv.ALEXNET, (3, 224, 224), strict=True)  # the paper's famous 224 does not fit conv1
+    with torch.device("meta"):  # floor (the default): 54, 26, 12, 5, so fc6 reads 256*5*5 values, not 256*6*6
+        alex224 = conv.from_spec(conv.ALEXNET, (3, 224, 224))
+    assert [m.in_features for m in alex224 if isinstance(m, nn.Linear)][0] == 256 * 5 * 5
 
 
 def test_exercise_checks_accept_the_reference_and_reject_wrong_answers():
@@ -181,10 +197,18 @@ def test_exercise_checks_accept_the_reference_and_reject_wrong_answers():
     assert evaluate("cnn.q1", (4_640, 64 * 64 * 16 * 64 * 64 * 32 + 64 * 64 * 32)).passed
     assert not evaluate("cnn.q1", (4_608, 64 * 64 * 16 * 64 * 64 * 32)).passed  # biases forgotten
     assert evaluate("cnn.q2", conv.output_size).passed
-    assert not evaluate("cnn.q2", lambda n, f, p, s: (n - f + 2 * p) // s + 1).passed  # never says no
-    assert not evaluate("cnn.q2", lambda n, f, p, s: (n - f + 2 * p) / s + 1).passed  # a float
-    assert evaluate("cnn.q3", conv.receptive_field).passed
-    assert not evaluate("cnn.q3", lambda layers: 1 + sum(f - 1 for f, _ in layers)).passed  # ignores strides
-    assert evaluate("cnn.q4", (_empirical_receptive_field, "b")).passed
-    assert not evaluate("cnn.q4", (_empirical_receptive_field, "c")).passed
-    assert not evaluate("cnn.q4", (lambda layers: 1 + sum(f - 1 for f, _ in layers), "b")).passed
+    strict_always = lambda w, f, p, s, strict=False: conv.output_size(w, f, p, s, strict=True)  # noqa: E731
+    assert not evaluate("cnn.q2", strict_always).passed  # refuses what PyTorch accepts
+    assert not evaluate("cnn.q2", lambda w, f, p, s, strict=False: (w - f + 2 * p) // s + 1).passed  # never says no
+    assert not evaluate("cnn.q2", lambda w, f, p, s, strict=False: (w - f + 2 * p) / s + 1).passed  # a float
+    assert evaluate("cnn.q3", (0, 1, 0, 2)).passed
+    assert not evaluate("cnn.q3", (1, 1, 1, 2)).passed  # counts the dropped padding column as a pixel
+    assert evaluate("cnn.q4", conv.receptive_field).passed
+    assert not evaluate("cnn.q4", lambda layers: 1 + sum(f - 1 for f, _ in layers)).passed  # ignores strides
+    from dlext.exercises import cnn
+
+    assert evaluate("cnn.q5", cnn.measure).passed
+    formula = lambda layers, column: conv.receptive_field([(f, s) for f, s, _ in layers])  # noqa: E731
+    assert not evaluate("cnn.q5", formula).passed  # the formula is not a measurement: wrong at the border
+    assert evaluate("cnn.q6", (14, 14, 8)).passed
+    assert not evaluate("cnn.q6", (14, 14, 14)).passed

@@ -7,7 +7,7 @@ from torch import nn
 
 from dlext import validate as v
 
-__all__ = ["output_size", "param_count", "receptive_field", "summary", "Summary", "LayerRow",
+__all__ = ["output_size", "dropped_border", "param_count", "receptive_field", "summary", "Summary", "LayerRow",
            "from_spec", "ALEXNET", "VGG16"]
 
 
@@ -16,36 +16,51 @@ def _int(name: str, value, minimum: int) -> int:
     return v.integer(name, value, minimum)
 
 
-def output_size(n: int, f: int, p: int = 0, s: int = 1, d: int = 1, *, strict: bool = True) -> int:
-    """Output width of a convolution or pooling window: ``(N - D(F-1) - 1 + 2P) / S + 1``.
+def output_size(w: int, f: int, p: int = 0, s: int = 1, d: int = 1, *, strict: bool = False) -> int:
+    """Output width of a convolution or pooling window, as PyTorch computes it: ``floor((W + 2P - D(F-1) - 1) / S) + 1``.
 
-    N input size, F filter size, P zero padding per side, S stride, D dilation. With ``strict=True`` the
-    filter must tile the padded input exactly (else ValueError); ``strict=False`` rounds down as PyTorch does.
+    W input width, F filter size, P zero padding per side, S stride, D dilation. The floor drops the columns
+    after the filter's last position (see :func:`dropped_border`); ``strict=True`` refuses that with a
+    ValueError naming the dropped border, for a network whose sizes are meant to tile exactly.
     """
     v.flag("strict", strict)
-    n, f, p = _int("N (input size)", n, 1), _int("F (filter size)", f, 1), _int("P (padding)", p, 0)
+    w, f, p = _int("W (input width)", w, 1), _int("F (filter size)", f, 1), _int("P (padding)", p, 0)
     s, d = _int("S (stride)", s, 1), _int("D (dilation)", d, 1)
     span = d * (f - 1) + 1  # the filter's extent on the input; F itself when D = 1
-    padded = n + 2 * p
+    padded = w + 2 * p
     what = f"F = {f}" if d == 1 else f"the dilated filter, D(F - 1) + 1 = {span}"
     if span > padded:
-        raise ValueError(f"the filter is larger than the padded input: {what} > N + 2P = {n} + 2*{p} = {padded}")
+        raise ValueError(f"the filter is larger than the padded input: {what} > W + 2P = {w} + 2*{p} = {padded}")
     steps, left = divmod(padded - span, s)
     if strict and left:
+        lost = max(0, left - p)  # the trailing columns are the right padding first, then input pixels
+        border = (f"{lost} input column(s) (pixels {w - lost}..{w - 1}) and {left - lost} of zero padding"
+                  if lost else f"zero padding only, no input pixel")
         fix = f" (e.g. P = {p + (s - left) // 2})" if (s - left) % 2 == 0 else ""
         raise ValueError(
-            f"the filter does not tile the input: N - F + 2P = {n} - {span} + 2*{p} = {padded - span} "
-            f"is not a multiple of S = {s}, so the last {left} row(s)/column(s) would never be covered; "
-            f"change N, F, P or S{fix}, or pass strict=False to round down as PyTorch does")
+            f"the filter does not tile the input: W + 2P - F = {w} + 2*{p} - {span} = {padded - span} is not a "
+            f"multiple of S = {s}, so the last {left} column(s) of the padded input lie beyond the filter's last "
+            f"position: {border}; change W, F, P or S{fix}, or drop strict=True to round down as PyTorch does")
     return steps + 1
 
 
-def param_count(f: int, d_in: int, k: int, bias: bool = True) -> int:
-    """Parameters of a conv layer with K filters of size F x F x D_in: ``F*F*D_in*K (+ K biases)``."""
-    f, d_in, k = _int("F (filter size)", f, 1), _int("D_in (input depth)", d_in, 1), _int("K (filters)", k, 1)
+def dropped_border(w: int, f: int, p: int = 0, s: int = 1, d: int = 1) -> int:
+    """Input columns (not padding) after the filter's last position: what the floor in :func:`output_size` drops.
+
+    0 when the filter tiles the padded input, and also when the dropped columns are zero padding only
+    (ResNet's 7x7 stride-2 stem on 224, any 3x3 stride-2 padding-1 layer on an even width).
+    """
+    w_out = output_size(w, f, p, s, d)  # validates the arguments
+    end = (w_out - 1) * s + d * (f - 1) + 1  # one past the last padded column the filter reaches
+    return max(0, w + p - end)
+
+
+def param_count(f: int, c_in: int, k: int, bias: bool = True) -> int:
+    """Parameters of a conv layer with K filters of size F x F x C_in: ``F*F*C_in*K (+ K biases)``."""
+    f, c_in, k = _int("F (filter size)", f, 1), _int("C_in (input channels)", c_in, 1), _int("K (filters)", k, 1)
     if not isinstance(bias, bool):
         raise TypeError(f"bias must be True or False, got {bias!r}")
-    return f * f * d_in * k + (k if bias else 0)
+    return f * f * c_in * k + (k if bias else 0)
 
 
 def receptive_field(layers: Sequence[tuple[int, int]]) -> int:
@@ -81,8 +96,12 @@ VGG16 = [*[("conv", k, 3, 1, 1) for k in (64, 64)], ("pool", 2, 2),
          ("fc", 4096), ("dropout",), ("fc", 4096), ("dropout",), ("fc", 1000)]
 
 
-def from_spec(spec: Sequence[tuple], input_shape: tuple[int, int, int]) -> nn.Sequential:
-    """An ``nn.Sequential`` (random weights) for a layer spec and a (C, H, W) input; sizes must tile exactly."""
+def from_spec(spec: Sequence[tuple], input_shape: tuple[int, int, int], *, strict: bool = False) -> nn.Sequential:
+    """An ``nn.Sequential`` (random weights) for a layer spec and a (C, H, W) input.
+
+    Sizes round down as in PyTorch; ``strict=True`` raises where a layer does not tile its input.
+    """
+    v.flag("strict", strict)
     if isinstance(spec, (str, bytes)) or not isinstance(spec, Sequence):
         raise TypeError(f"spec must be a list of layer tuples, got {type(spec).__name__}")
     for i, layer in enumerate(spec):
@@ -104,13 +123,13 @@ def from_spec(spec: Sequence[tuple], input_shape: tuple[int, int, int]) -> nn.Se
     for i, (kind, *args) in enumerate(spec):
         if kind == "conv":
             k, f, s, p, *groups = args
-            h, w = output_size(h, f, p, s), output_size(w, f, p, s)
+            h, w = output_size(h, f, p, s, strict=strict), output_size(w, f, p, s, strict=strict)
             layers += [nn.Conv2d(c, k, f, stride=s, padding=p, groups=groups[0] if groups else 1),
                        nn.ReLU(inplace=True)]
             c = k
         elif kind == "pool":
             f, s = args
-            h, w = output_size(h, f, 0, s), output_size(w, f, 0, s)
+            h, w = output_size(h, f, 0, s, strict=strict), output_size(w, f, 0, s, strict=strict)
             layers.append(nn.MaxPool2d(f, s))
         elif kind == "norm":  # AlexNet's local response normalization, with the paper's constants
             layers.append(nn.LocalResponseNorm(5, alpha=1e-4, beta=0.75, k=2.0))

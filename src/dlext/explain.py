@@ -106,8 +106,9 @@ def occlusion(model: nn.Module, x: Tensor, target, patch: int = 12, stride: int 
     if xb.ndim != 4:
         raise ValueError(f"x must be (C, H, W) or (B, C, H, W), got shape {tuple(x.shape)}")
     t = _targets(target, len(xb))
-    h_out = conv.output_size(xb.shape[-2], patch, 0, stride)  # raises ValueError if the patch does not tile
-    w_out = conv.output_size(xb.shape[-1], patch, 0, stride)
+    # strict: a patch that never reaches the last rows or columns would leave them untested, so refuse it
+    h_out = conv.output_size(xb.shape[-2], patch, 0, stride, strict=True)
+    w_out = conv.output_size(xb.shape[-1], patch, 0, stride, strict=True)
     copies = xb.detach().repeat_interleave(h_out * w_out, 0).clone()  # (B * h_out * w_out, C, H, W)
     for i in range(h_out):
         for j in range(w_out):

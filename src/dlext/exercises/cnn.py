@@ -1,4 +1,7 @@
 """Self-checks for the CNN-arithmetic chapter's exercises."""
+import torch
+import torch.nn.functional as F
+
 from dlext import conv
 from dlext.homework import CheckFailure, expect, expect_close, expect_raises, question
 
@@ -17,25 +20,42 @@ def _conv_vs_fc_params(answer):
 
 @question("cnn.q2", points=2)
 def _output_size(fn):
-    """Output size of a convolution, refusing filters that do not tile the input."""
-    expect(fn(7, 3, 0, 1) == 5, "output_size(7, 3, 0, 1) should be 5 (7x7 input, 3x3 filter, stride 1)")
-    expect(fn(7, 3, 0, 2) == 3, "output_size(7, 3, 0, 2) should be 3 (7x7 input, 3x3 filter, stride 2)")
-    expect(fn(32, 5, 2, 1) == 32, "output_size(32, 5, 2, 1) should be 32: padding (F-1)/2 keeps the size")
-    expect(fn(227, 11, 0, 4) == 55, "output_size(227, 11, 0, 4) should be 55 (AlexNet's first layer)")
-    got = fn(7, 3, 1, 2)
-    expect(isinstance(got, int) and not isinstance(got, bool),
-           f"output_size should return an int, got {type(got).__name__} {got!r}")
-    expect_raises(lambda: fn(7, 3, 0, 3), ValueError, "output_size(7, 3, 0, 3)", "the filter does not tile the input")
-    expect_raises(lambda: fn(10, 4, 0, 4), ValueError, "output_size(10, 4, 0, 4)",
-                  "the filter does not tile the input")
+    """Output size of a convolution: PyTorch's floor by default, refusing non-tiling filters when strict."""
+    cases = [(7, 3, 0, 1), (7, 3, 0, 2), (32, 5, 2, 1), (227, 11, 0, 4), (9, 3, 1, 2), (28, 2, 0, 2),
+             (7, 3, 0, 3), (224, 11, 0, 4), (224, 7, 3, 2), (112, 3, 1, 2), (10, 4, 0, 4), (64, 4, 1, 2), (5, 5, 0, 1)]
+    for w, f, p, s in cases:
+        expected = conv.output_size(w, f, p, s)
+        got = fn(w, f, p, s)
+        expect(isinstance(got, int) and not isinstance(got, bool),
+               f"output_size({w}, {f}, {p}, {s}) should return an int, got {type(got).__name__} {got!r}")
+        expect(got == expected, f"output_size({w}, {f}, {p}, {s}) should be {expected}"
+                                f"{' (round down, as PyTorch does)' if conv.dropped_border(w, f, p, s) or (w + 2 * p - f) % s else ''}")
+    for w, f, p, s in [(7, 3, 0, 1), (227, 11, 0, 4), (32, 5, 2, 1)]:
+        expected = conv.output_size(w, f, p, s)
+        expect(fn(w, f, p, s, strict=True) == expected,
+               f"output_size({w}, {f}, {p}, {s}, strict=True) should be {expected}: that filter tiles the input")
+    for w, f, p, s in [(7, 3, 0, 3), (224, 11, 0, 4), (224, 7, 3, 2)]:
+        expect_raises(lambda: fn(w, f, p, s, strict=True), ValueError, f"output_size({w}, {f}, {p}, {s}, strict=True)",
+                      "the filter does not tile the padded input")
     expect_raises(lambda: fn(3, 5, 0, 1), ValueError, "output_size(3, 5, 0, 1)",
-                  "a 5x5 filter does not fit in a 3x3 input")
-    for n, f, p, s in [(9, 3, 1, 2), (11, 5, 0, 3), (28, 2, 0, 2), (15, 7, 3, 1), (64, 4, 1, 2)]:
-        expected = conv.output_size(n, f, p, s)
-        expect(fn(n, f, p, s) == expected, f"output_size({n}, {f}, {p}, {s}) should be {expected}")
+                  "a 5x5 filter does not fit in a 3x3 input, with or without strict")
 
 
-@question("cnn.q3", points=3)
+# Exercise 3: input columns (not padding) the floor drops, for four layers the prompt names
+DROPPED_CASES = [(224, 7, 3, 2), (224, 11, 0, 4), (56, 3, 1, 2), (33, 3, 0, 4)]
+
+
+@question("cnn.q3", points=1)
+def _dropped_columns(answer):
+    """How many input pixels (per row) the floor drops: a choice where only padding goes, a slip where pixels do."""
+    if not (isinstance(answer, tuple) and len(answer) == len(DROPPED_CASES)):
+        raise CheckFailure(f"set dropped = a tuple of {len(DROPPED_CASES)} numbers, one per layer, in the prompt's order")
+    names = ["(a) ResNet's stem", "(b) AlexNet's conv1 on 224", "(c) the 3x3 stride-2 layer on 56", "(d) the 3x3 stride-4 layer on 33"]
+    for got, case, name in zip(answer, DROPPED_CASES, names):
+        expect_close(got, conv.dropped_border(*case), f"{name}: dropped input columns", reveal=False)
+
+
+@question("cnn.q4", points=3)
 def _receptive_field(fn):
     """Receptive field of a stack of (kernel, stride) layers."""
     cases = [([(3, 1)], 3), ([(3, 1), (3, 1)], 5), ([(3, 1)] * 3, 7), ([(2, 2), (2, 2)], 4),
@@ -45,16 +65,41 @@ def _receptive_field(fn):
         expect(got == expected, f"receptive_field({layers}) should be {expected}, got {got!r}")
 
 
-@question("cnn.q4", points=3)
-def _measured_receptive_field(answer):
-    """Measure a receptive field with gradients, and compare two stacks."""
-    if not (isinstance(answer, tuple) and len(answer) == 2):
-        raise CheckFailure("pass (measured_receptive_field, interpretation) to check")
-    fn, interpretation = answer
-    for layers in [[(3, 1)], [(3, 1), (3, 1)], [(5, 2), (3, 1)], [(2, 2), (3, 1), (3, 2), (3, 1)], [(7, 3)]]:
-        expected = conv.receptive_field(layers)
-        got = fn(layers)
-        expect(got == expected, f"measured_receptive_field({layers}) should find {expected} pixels, got {got!r}")
-    expect(interpretation in ("a", "b", "c"), f"interpretation should be 'a', 'b' or 'c', got {interpretation!r}")
-    # stack A: three 3x3 stride-1 convs (7 pixels); stack B: a 3x3 stride-2 conv then two 3x3 convs (9 pixels)
-    expect(interpretation == "b", "the interpretation does not match what your measurements show; compare them again")
+def measure(layers: list[tuple[int, int, int]], column: int, width: int = 32) -> int:
+    """The reference measurement: input columns whose gradient reaches output ``column`` of a Conv1d stack of ones."""
+    x = torch.ones(1, 1, width, requires_grad=True)
+    y = x
+    for f, s, p in layers:
+        y = F.conv1d(y, torch.ones(1, 1, f), stride=s, padding=p)
+    y[0, 0, column].backward()
+    seen = x.grad[0, 0].nonzero()
+    return int(seen.max() - seen.min() + 1)
+
+
+@question("cnn.q5", points=3)
+def _measured_receptive_field(fn):
+    """Measure a receptive field with gradients, including at the border, where the formula overstates it."""
+    cases = [([(3, 1, 0)], 15), ([(3, 1, 0), (3, 1, 0)], 14), ([(5, 2, 0), (3, 1, 0)], 5), ([(7, 3, 0)], 4),
+             ([(3, 1, 1)] * 3, 16),  # the centre: the formula holds
+             ([(3, 1, 1)] * 3, 0), ([(3, 1, 1)] * 3, -1), ([(3, 2, 1), (3, 1, 1)], 0), ([(7, 2, 3)], -1),
+             ([(3, 1, 1), (2, 2, 0), (3, 1, 1)], 0)]  # at the border: clipped by the image edge
+    for layers, column in cases:
+        expected = measure(layers, column)
+        got = fn(layers, column)
+        expect(got == expected, f"measured_receptive_field({layers}, {column}) should find {expected} input columns, "
+                                f"got {got!r}")
+
+
+VGG_BLOCKS = [(3, 1, 1), (3, 1, 1), (2, 2, 0), (3, 1, 1), (3, 1, 1)]  # VGG16's first five layers
+
+
+@question("cnn.q6", points=1)
+def _formula_against_measurement(answer):
+    """Formula against measurement for VGG16's first five layers: a centre output and the corner output."""
+    if not (isinstance(answer, tuple) and len(answer) == 3):
+        raise CheckFailure("set fields = (formula, measured_centre, measured_corner), three numbers")
+    formula = conv.receptive_field([(f, s) for f, s, _ in VGG_BLOCKS])
+    for got, expected, what in zip(answer, (formula, measure(VGG_BLOCKS, 8), measure(VGG_BLOCKS, 0)),
+                                   ("the formula's receptive field", "the measured field of output column 8",
+                                    "the measured field of output column 0")):
+        expect_close(got, expected, what, reveal=False)
