@@ -1,7 +1,7 @@
 """Self-checks for the exercises of the chapter on seeing what a network learned."""
 import torch
 
-from dlext.homework import CheckFailure, expect, expect_close, expect_raises, question
+from dlext.homework import expect, expect_close, expect_raises, question
 
 
 @question("viz.q1", points=1)
@@ -34,12 +34,9 @@ def _mass_share(fn):
            "shares of random maps (with negative values: use the absolute saliency) are not right yet")
 
 
-@question("viz.q3", points=3)
-def _deletion_area(answer):
-    """Trapezoid area under a deletion curve, and the area of a linear one."""
-    if not (isinstance(answer, tuple) and len(answer) == 2):
-        raise CheckFailure("pass the pair (deletion_area, linear_area)")
-    fn, linear_area = answer
+@question("viz.q3", points=2)
+def _deletion_area(fn):
+    """Trapezoid area under a deletion curve."""
     expect_close(fn([1.0, 0.0]), 0.5, "deletion_area([1, 0])")
     expect_close(fn([1.0, 1.0, 1.0]), 1.0, "deletion_area([1, 1, 1])")
     expect_close(fn([0.9, 0.5, 0.1, 0.0]), (0.7 + 0.3 + 0.05) / 3, "deletion_area([0.9, 0.5, 0.1, 0.0])")
@@ -47,4 +44,10 @@ def _deletion_area(answer):
     expected = float(torch.trapezoid(torch.tensor(probs), dx=0.2))
     expect_close(fn(probs), expected, f"deletion_area({probs})", rtol=1e-5)
     expect_raises(lambda: fn([0.5]), ValueError, "deletion_area([0.5])", "one point has no area")
-    expect_close(linear_area, 0.5, "linear_area", reveal=False)
+
+
+@question("viz.q4", points=1)
+def _predicted_area(answer):
+    """The deletion area of a curve at 1 up to a quarter deleted, falling linearly to 0 at half, then 0."""
+    # 1 * 0.25 (flat part) + 0.25 / 2 (the linear fall) + 0 = 0.375; a number, not a letter to guess
+    expect_close(answer, 0.375, "the predicted area", rtol=0, atol=1e-3, reveal=False)
