@@ -43,15 +43,17 @@ def _gru_cell(fn):
                            "and where the reset gate multiplies")
 
 
-@question("rnn.q3", points=3)
-def _bptt_gradient(answer):
-    """Measure dL/dh_0 through a tanh RNN at rest, and predict when it falls below 1e-6."""
-    if not (isinstance(answer, tuple) and len(answer) == 2):
-        raise CheckFailure("pass (bptt_grad_norm, t_vanish) to check")
-    fn, t_vanish = answer
+@question("rnn.q3", points=2)
+def _bptt_gradient(fn):
+    """Measure dL/dh_0 through a tanh RNN at rest: it must equal rho^T."""
     for rho, steps, hidden in [(0.9, 10, 8), (1.0, 30, 4), (1.2, 25, 6), (0.5, 5, 3), (1.1, 1, 2)]:
         got = fn(rho, steps, hidden)
         expect_close(got, rho ** steps, f"bptt_grad_norm({rho}, {steps}, {hidden})", rtol=1e-3)
+
+
+@question("rnn.q4", points=1)
+def _vanishing_length(t_vanish):
+    """Predict the smallest T at which rho^T, for rho = 0.9, falls below 1e-6."""
     expect(isinstance(t_vanish, int) and not isinstance(t_vanish, bool),
            f"t_vanish should be an int (a number of time steps), got {type(t_vanish).__name__}")
     expect_close(t_vanish, math.ceil(math.log(1e-6) / math.log(0.9)), "t_vanish", reveal=False)
