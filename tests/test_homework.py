@@ -184,7 +184,9 @@ def test_fixture_folder_gets_the_expected_points(graded):
     for student, points in graded["expected"].items():
         for n, (p, max_points) in enumerate(zip(points, (1, 2, 3)), start=1):
             assert got[(student, f"getting_started.q{n}")] == (p, max_points), (student, n, _results(graded, student))
-    assert len(graded["rows"]) == 3 * len(graded["expected"])
+    # Exercise 4 (the baseline's number, getting_started.q4) came after these fixtures: none answers it.
+    assert all(got[(student, "getting_started.q4")] == (0, 1) for student in graded["expected"])
+    assert len(graded["rows"]) == 4 * len(graded["expected"])
     with open(graded["out"] / "grades.csv", newline="") as f:
         written = [(r["student"], r["question"], float(r["points"]), float(r["max_points"])) for r in csv.DictReader(f)]
     assert written == [(r["student"], r["question"], r["points"], r["max_points"]) for r in graded["rows"]]
@@ -253,7 +255,7 @@ def test_results_json_has_gradescope_shape_and_plain_messages(graded):
     results = {s: _results(graded, s) for s in graded["expected"]}
     for student, data in results.items():
         assert data["score"] == sum(EXPECTED[student])
-        assert [t["max_score"] for t in data["tests"]] == [1, 2, 3]
+        assert [t["max_score"] for t in data["tests"]] == [1, 2, 3, 1]  # q4: the chapter's exercise 4
         assert all(set(t) >= {"name", "score", "max_score", "output"} and t["output"] for t in data["tests"])
         assert "the grader ran a training cell" not in json.dumps(data)  # training cells never run
     messages = {s: [t["output"] for t in d["tests"]] for s, d in results.items()}

@@ -212,6 +212,16 @@ def test_exercise_checks_accept_right_and_reject_wrong_answers():
 
     assert evaluate("sgd.q1", 0.25).passed and not evaluate("sgd.q1", 0.125).passed
     assert evaluate("sgd.q2", adam_update).passed and not evaluate("sgd.q2", no_bias_correction).passed
-    assert evaluate("sgd.q3", (run_experiment, "a")).passed
-    assert not evaluate("sgd.q3", (run_experiment, "c")).passed
-    assert not evaluate("sgd.q3", (lambda momentum: 100, "a")).passed
+    def adam_in_place(theta, grad, m, v, t, lr=1e-3, betas=(0.9, 0.999), eps=1e-8):
+        m.mul_(betas[0]).add_(grad, alpha=1 - betas[0])  # right numbers, but the caller's m and v change
+        v.mul_(betas[1]).addcmul_(grad, grad, value=1 - betas[1])
+        return theta - lr * (m / (1 - betas[0] ** t)) / ((v / (1 - betas[1] ** t)).sqrt() + eps), m, v
+
+    result = evaluate("sgd.q2", adam_in_place)
+    assert not result.passed and "in place" in result.message
+    assert evaluate("sgd.q3", run_experiment).passed
+    assert not evaluate("sgd.q3", lambda momentum: 100).passed
+    assert not evaluate("sgd.q3", (run_experiment, "a")).passed  # the letter is gone: exercise 4 is a number
+    speedup = run_experiment(0.0) / run_experiment(0.9)
+    assert evaluate("sgd.q4", round(speedup, 2)).passed
+    assert not evaluate("sgd.q4", 1.0).passed and not evaluate("sgd.q4", round(speedup) + 1).passed

@@ -50,3 +50,19 @@ def test_bad_input_raises():
         train.train_classifier(nn.Linear(2, 2), X, y, device=torch.device("cpu"), epochs=0)
     with pytest.raises(ValueError, match="batch_size"):
         list(train.batches(10, 0))
+
+
+def test_getting_started_baseline_checks():
+    """Exercise 3 grades the function alone (older releases' (function, letter) pairs as before); exercise 4 the number."""
+    from dlext.homework import evaluate
+
+    def nearest_mean_accuracy(X_train, y_train, X_test, y_test):
+        means = torch.stack([X_train[y_train == k].mean(0) for k in range(10)]).flatten(1)
+        return (torch.cdist(X_test.flatten(1), means).argmin(1) == y_test).float().mean().item()
+
+    assert evaluate("getting_started.q3", nearest_mean_accuracy).passed
+    assert not evaluate("getting_started.q3", lambda *args: 0.8).passed
+    assert evaluate("getting_started.q3", (nearest_mean_accuracy, "b")).passed
+    assert not evaluate("getting_started.q3", (nearest_mean_accuracy, "c")).passed
+    assert evaluate("getting_started.q4", 82.06).passed
+    assert not evaluate("getting_started.q4", 82.2).passed and not evaluate("getting_started.q4", 0.8206).passed
