@@ -82,6 +82,30 @@ def test_pgd_is_at_least_as_strong_as_fgsm_and_targeted_reaches_its_target():
         assert (model(x_t).argmax(-1) == target).float().mean() > 0.9
 
 
+@pytest.mark.parametrize("name", ["pgd", "targeted"])
+def test_early_stop_keeps_each_image_at_its_first_success(name):
+    model, (x, y) = _small_cnn(), _images(64)
+    model.eval()
+    with torch.no_grad():
+        y = model(x).argmax(-1)  # images the model gets "right"
+    goal = y if name == "pgd" else (y + 1) % 10
+    if name == "pgd":
+        attack = partial(adv.pgd, model, x, y, 0.03, alpha=0.01, steps=12, random_start=False)
+    else:
+        attack = partial(adv.targeted, model, x, goal, eps=0.03, steps=12)
+    full, early = attack(), attack(early_stop=True)
+    with torch.no_grad():
+        hit = lambda v: model(v).argmax(-1) != goal if name == "pgd" else model(v).argmax(-1) == goal
+        hit_full, hit_early = hit(full), hit(early)
+    assert 0 < hit_full.sum() <= hit_early.sum() < len(x)  # stopping at the first success loses none
+    assert hit_early[hit_full].all()
+    # an image that never succeeded followed the same path as without early stopping
+    torch.testing.assert_close(early[~hit_early], full[~hit_early])
+    assert (early - x).abs().max() <= 0.03 + 1e-6 and early.min() >= 0 and early.max() <= 1
+    with pytest.raises(TypeError, match="early_stop"):
+        attack(early_stop=1)
+
+
 def test_pgd_with_zero_steps_is_the_random_start_or_the_input():
     model, (x, y) = _small_cnn(), _images()
     assert torch.equal(adv.pgd(model, x, y, 0.1, 0.01, 0, random_start=False), x)
