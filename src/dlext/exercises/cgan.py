@@ -3,7 +3,7 @@ import math
 
 import torch
 
-from dlext.homework import CheckFailure, expect, expect_close, question
+from dlext.homework import expect, expect_close, question
 
 
 @question("cgan.q1", points=1)
@@ -30,18 +30,26 @@ def _slerp(fn):
         expect(torch.allclose(fn(z0, z1, t), expected, atol=1e-4), f"slerp of two random 64-D vectors at t = {t} is off")
 
 
-@question("cgan.q3", points=3)
-def _grad_reverse(answer):
-    """A gradient-reversal layer, and what scale 0 means."""
-    if not isinstance(answer, tuple) or len(answer) != 2:
-        raise CheckFailure("pass (reverse_gradient, interpretation) to check")
-    fn, interpretation = answer
-    x = torch.randn(6, requires_grad=True)
-    y = fn(x, 0.3)
-    expect(isinstance(y, torch.Tensor) and torch.equal(y.detach(), x.detach()),
-           "reverse_gradient should return its input unchanged on the way forward")
-    (y * torch.arange(6.0)).sum().backward()
-    expect(x.grad is not None and torch.allclose(x.grad, -0.3 * torch.arange(6.0)),
-           "on the way back the gradient should be multiplied by -scale")
-    expect(interpretation in ("a", "b", "c"), f"interpretation should be 'a', 'b' or 'c', got {interpretation!r}")
-    expect(interpretation == "a", "the interpretation is not right: what reaches the features when the scale is 0?")
+@question("cgan.q3", points=2)
+def _grad_reverse(fn):
+    """A gradient-reversal layer."""
+    for scale in (0.3, 2.0):
+        x = torch.randn(6, generator=torch.Generator().manual_seed(0), requires_grad=True)
+        y = fn(x, scale)
+        expect(isinstance(y, torch.Tensor) and torch.equal(y.detach(), x.detach()),
+               "reverse_gradient should return its input unchanged on the way forward")
+        (y * torch.arange(6.0)).sum().backward()
+        expect(x.grad is not None and torch.allclose(x.grad, -scale * torch.arange(6.0)),
+               f"on the way back the gradient should be multiplied by -scale (checked at scale {scale})")
+
+
+# The domain head of the chapter's train_domain_classifier: Linear(64, 64), ReLU, Linear(64, 1).
+_DOMAIN_HEAD_PARAMETERS = 64 * 64 + 64 + 64 + 1
+
+
+@question("cgan.q4", points=1)
+def _zero_scale(answer):
+    """How many parameters the domain loss can still change when the reversal's scale is 0."""
+    expect_close(answer, _DOMAIN_HEAD_PARAMETERS,
+                 "the number of parameters the domain loss can change at scale 0 (which parameters does it reach "
+                 "at all, and what arrives at the features through a reversal with scale 0?)", atol=0.5, reveal=False)
