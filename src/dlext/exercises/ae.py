@@ -34,12 +34,27 @@ def _pca_reconstruct(fn):
     expect(np.allclose(np.asarray(fn(X, 4), dtype=float), X, atol=1e-6), "with k = D every point should come back unchanged")
 
 
-@question("ae.q3", points=3)
-def _denoising_gain(answer):
+def _gain(variance: float, noise_std: float) -> float:
+    """The optimal linear denoiser's gain along a direction: variance / (variance + noise variance)."""
+    return variance / (variance + noise_std**2)
+
+
+@question("ae.q3", points=1)
+def _predicted_gains(answer):
+    """Predict the optimal linear denoiser's gains along a strong and a weak direction."""
+    try:
+        strong, weak = answer
+    except (TypeError, ValueError):
+        raise CheckFailure("set predicted_gains to a pair of numbers (gain along a strong direction, "
+                           "gain along a weak one)") from None
+    # strong: std 2 (variance 4), weak: std 0.1 (variance 0.01), noise_std 0.5 (variance 0.25)
+    expect_close(strong, _gain(4.0, 0.5), "the gain along a strong direction (std 2)", rtol=1e-3, reveal=False)
+    expect_close(weak, _gain(0.01, 0.5), "the gain along a weak direction (std 0.1)", rtol=1e-3, reveal=False)
+
+
+@question("ae.q4", points=2)
+def _denoising_gain(fn):
     """An over-complete linear autoencoder, plain and denoising, on data near a 2-D subspace."""
-    if not (isinstance(answer, tuple) and len(answer) == 2):
-        raise CheckFailure("pass (train_linear_ae, interpretation) to check")
-    fn, interpretation = answer
     g = torch.Generator().manual_seed(3)
     basis = torch.linalg.qr(torch.randn(10, 10, generator=g))[0]  # orthonormal columns
     # strong signal (std 2) along basis[:, :2], weak (std 0.1) along the other 8 directions
@@ -49,14 +64,16 @@ def _denoising_gain(answer):
         torch.manual_seed(0)
         model = fn(X, 20, noise_std)
         with torch.no_grad():
-            out = model(basis.T)  # the image of each basis direction
+            out = model(basis.T) - model(torch.zeros(1, 10))  # the image of each basis direction, bias removed
         gains[noise_std] = (out * basis.T).sum(1)  # how much of each direction comes back
     plain, denoise = gains[0.0], gains[0.5]
     expect(plain[2:].mean() > 0.7, f"the plain over-complete autoencoder should pass weak directions almost unchanged "
                                    f"(gain near 1), got a mean gain of {plain[2:].mean():.2f}; train longer?")
-    expect(denoise[2:].mean() < 0.3, f"with noise_std = 0.5 the weak directions should be damped (gain near "
-                                     f"0.01 / (0.01 + 0.25) = 0.04), got {denoise[2:].mean():.2f}")
-    expect(denoise[:2].mean() > 0.8, f"with noise_std = 0.5 the strong directions should mostly pass "
-                                     f"(gain near 4 / 4.25 = 0.94), got {denoise[:2].mean():.2f}")
-    expect(interpretation in ("a", "b", "c"), f"interpretation should be 'a', 'b' or 'c', got {interpretation!r}")
-    expect(interpretation == "b", "the interpretation does not match what your gains show; compare them again")
+    # the optimal linear denoiser's gains are variance / (variance + 0.25); 2,000 Adam steps get within
+    # about 0.02 of them (measured on the solution), so 0.1 leaves room for other optimizer details
+    expect(abs(denoise[2:].mean() - _gain(0.01, 0.5)) < 0.1,
+           f"with noise_std = 0.5 the weak directions should be damped to the optimal linear denoiser's gain, "
+           f"got a mean gain of {denoise[2:].mean():.2f}")
+    expect(abs(denoise[:2].mean() - _gain(4.0, 0.5)) < 0.1,
+           f"with noise_std = 0.5 the strong directions should mostly pass, at the optimal linear denoiser's gain, "
+           f"got a mean gain of {denoise[:2].mean():.2f}")
