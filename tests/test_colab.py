@@ -1,6 +1,6 @@
 """A simulated fresh Google Colab (tools/colab_sim.py): the Colab list, dlext's bounds, and a real run.
 
-The slow test builds (or reuses) ``~/.cache/dlext/colab-venv`` holding Colab's preinstalled packages at the
+The slow test builds (or reuses) ``~/.cache/dlext-colab/venv`` holding Colab's preinstalled packages at the
 versions of ``colab/colab-packages.txt`` (googlecolab/backend-info pip-freeze.txt, 2026-08-19), runs
 this commit's rotating chapter there with its setup cell taking the Colab branch and pip-installing
 dlext from a ``git+file://`` clone of this checkout, data through a loopback mirror. It fails if
@@ -125,3 +125,14 @@ def test_rotating_chapter_runs_in_a_simulated_fresh_colab(shared_data):
         assert not set(result["added"]) & set(colab_sim.colab_versions()) - {"dlext"}
         # Every file the chapter asked the mirror for is now in its fresh cache, verified by dlext.data.
         assert sorted("dlext" + r for r in result["mirror_requests"]) == result["downloaded"]
+
+
+def test_the_colab_venv_lives_outside_the_data_cache(monkeypatch):
+    """On a machine without ../shared the tests use dlext's data cache and check that nothing in it changes;
+    the simulated Colab's venv, built during that run, must not be inside it (it once was)."""
+    from dlext import data
+
+    monkeypatch.delenv("DLEXT_DATA_DIR", raising=False)
+    cache = data.data_dir().resolve()
+    venv = colab_sim.VENV_DIR.resolve()
+    assert cache != venv and cache not in venv.parents, (cache, venv)

@@ -1,7 +1,7 @@
 """Run chapters as a student would on a fresh Google Colab, simulated on this machine.
 
 What is simulated, and how:
-- Colab's preinstalled packages: a separate virtual environment (``~/.cache/dlext/colab-venv``) holding the
+- Colab's preinstalled packages: a separate virtual environment (``~/.cache/dlext-colab/venv``) holding the
   packages in ``PREINSTALLED`` at the versions of ``colab/colab-packages.txt`` (Colab's published
   pip-freeze.txt), every other line of that file acting as a constraint so that their dependencies
   also get Colab's versions. Deviations (see that file): Python 3.11 instead of 3.13, torch
@@ -47,8 +47,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 COLAB_LIST = ROOT / "colab" / "colab-packages.txt"
 # Kept in the per-user cache, not in the checkout: it takes minutes to build, is the same for every clone,
-# and is rebuilt by itself when the Colab list or the chosen versions change (see _build_key).
-VENV_DIR = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "dlext" / "colab-venv"
+# and is rebuilt by itself when the Colab list or the chosen versions change (see _build_key). Its own folder,
+# beside dlext's data cache (~/.cache/dlext) and not inside it: on a machine without ../shared the tests use
+# that data cache and check that nothing in it changes during the run.
+VENV_DIR = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "dlext-colab" / "venv"
 # What the simulation installs (Colab has ~630 more); every package the chapters or dlext import.
 PREINSTALLED = ["pip", "setuptools", "torch", "numpy", "scipy", "scikit-learn", "matplotlib", "pandas",
                 "ipywidgets", "ipykernel", "ipython", "nbformat", "nbclient", "tqdm", "pooch", "requests",
