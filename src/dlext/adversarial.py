@@ -101,21 +101,17 @@ def _pgd(model: nn.Module, x: Tensor, labels: Tensor, eps: float, alpha: float, 
     if random_start and eps > 0:  # a uniform point of the eps-box, so the first gradient is not taken at x
         noise = torch.rand(x.shape, generator=generator, device="cpu" if generator is None else generator.device)
         x_adv = project(x + eps * (2 * noise.to(x.device) - 1), x, eps)
+    active = torch.arange(len(x), device=x.device)  # images still being attacked (all, without early_stop)
     with frozen(model):
-        if not early_stop:
-            for _ in range(steps):
-                g, _ = _grad(model, x_adv, labels)
-                x_adv = project(x_adv + direction * alpha * g.sign(), x, eps)
-            return x_adv.detach()
-        active = torch.arange(len(x), device=x.device)  # images still being attacked
         for _ in range(steps):
             x_a, labels_a = x_adv[active], labels[active]
             g, logits = _grad(model, x_a, labels_a)
-            hit = logits.argmax(1) == labels_a if direction < 0 else logits.argmax(1) != labels_a
-            if hit.all():
-                break
-            keep = ~hit  # the others stay where they first succeeded
-            active, x_a, g = active[keep], x_a[keep], g[keep]
+            if early_stop:
+                hit = logits.argmax(1) == labels_a if direction < 0 else logits.argmax(1) != labels_a
+                if hit.all():
+                    break
+                keep = ~hit  # the others stay where they first succeeded
+                active, x_a, g = active[keep], x_a[keep], g[keep]
             x_adv[active] = project(x_a + direction * alpha * g.sign(), x[active], eps)
     return x_adv.detach()
 
