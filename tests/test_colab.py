@@ -17,6 +17,7 @@ dlext use, with their dependencies at Colab's versions.
 import json
 import subprocess
 import sys
+import time
 import tomllib
 from pathlib import Path
 
@@ -136,3 +137,70 @@ def test_the_colab_venv_lives_outside_the_data_cache(monkeypatch):
     cache = data.data_dir().resolve()
     venv = colab_sim.VENV_DIR.resolve()
     assert cache != venv and cache not in venv.parents, (cache, venv)
+
+
+def test_a_stuck_step_fails_with_its_name_instead_of_hanging():
+    """A pip (or any) command past its limit is killed and the error names the step."""
+    with pytest.raises(RuntimeError, match=r"the sleeping step did not finish within 1 s"):
+        colab_sim._run([sys.executable, "-c", "import time; time.sleep(60)"], "the sleeping step", timeout=1)
+
+
+def test_a_stopped_chapter_names_the_cell_it_was_in(tmp_path):
+    progress = tmp_path / "imports.json.progress"
+    assert "no cell had started" in colab_sim._where(progress)
+    progress.write_text(json.dumps({"cell": 7, "line": "vae = train_vae(model)", "at": 0}))
+    assert colab_sim._where(progress).startswith("cell 7 of the notebook ('vae = train_vae(model)') had been running")
+    progress.write_text(json.dumps({"cell": -1, "line": "import sys as _s, os as _o", "at": 0}))
+    assert colab_sim._where(progress).startswith("the extra cell before the chapter")
+
+
+def test_a_kernel_that_outlives_its_runner_is_killed(tmp_path, monkeypatch):
+    """The runner's kernel is started in a session of its own; one left running is found by its pid and killed."""
+    monkeypatch.setattr(colab_sim, "KERNEL_GRACE", 1)
+    pid_file = tmp_path / "kernel.pid"
+    assert colab_sim._stop_kernel(pid_file) is None  # the kernel never started
+    # A stand-in kernel: "ipykernel" in its command line, in a session of its own, as jupyter_client starts one.
+    kernel = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(120)", "ipykernel_launcher"],
+                              start_new_session=True)
+    pid_file.write_text(str(kernel.pid))  # the real kernel writes it from inside, so long after its exec
+    deadline = time.monotonic() + 10
+    while b"ipykernel" not in Path(f"/proc/{kernel.pid}/cmdline").read_bytes() and time.monotonic() < deadline:
+        time.sleep(0.01)
+    try:
+        message = colab_sim._stop_kernel(pid_file)
+        assert message is not None and f"pid {kernel.pid}" in message and "killed" in message
+        assert kernel.wait(timeout=10) == -9
+    finally:
+        kernel.kill()
+    done = subprocess.Popen([sys.executable, "-c", "pass", "ipykernel_launcher"])
+    done.wait()
+    pid_file.write_text(str(done.pid))
+    assert colab_sim._stop_kernel(pid_file) is None  # it had exited: nothing to say, nothing killed
+
+
+def test_a_missed_wake_up_costs_at_most_one_slice_not_the_cell_timeout():
+    """The runner's fix for jupyter/nbclient#312: a poll that misses the wake-up returns only when it times out."""
+    import asyncio
+    from queue import Empty
+
+    import colab_runner
+
+    waits = []
+
+    async def missed_wake_up(timeout=None):  # the reply is there, but the poll only sees it when its timeout ends
+        waits.append(timeout)
+        await asyncio.sleep(timeout)
+        return {"msg_type": "execute_reply"}
+
+    start = time.monotonic()
+    assert asyncio.run(colab_runner.sliced(missed_wake_up, step=0.2)(timeout=900)) == {"msg_type": "execute_reply"}
+    assert time.monotonic() - start < 5 and waits == [0.2]  # unsliced, this call would have taken 900 s
+
+    async def nothing(timeout=None):  # no message ever comes: Empty, at the caller's deadline and not before
+        await asyncio.sleep(timeout)
+        raise Empty
+
+    start = time.monotonic()
+    with pytest.raises(Empty):
+        asyncio.run(colab_runner.sliced(nothing, step=0.2)(timeout=1.0))
+    assert 1.0 <= time.monotonic() - start < 3

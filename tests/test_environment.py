@@ -60,7 +60,7 @@ def _imported_modules() -> dict[str, str]:
 
 def test_everything_imported_is_stdlib_ours_or_a_direct_pin():
     direct, _ = _direct_requirements()
-    local = {"dlext", "run", "tests", "build_assets", "build_book", "results_page", "colab_sim", "conftest",
+    local = {"dlext", "run", "tests", "build_assets", "build_book", "results_page", "colab_sim", "colab_runner", "conftest",
              "nbval_patience"}
     for module, path in sorted(_imported_modules().items()):
         if module in sys.stdlib_module_names or module in local or module.startswith("_"):

@@ -65,7 +65,21 @@ EXTRAS = {"jedi": "ipython 7.34 requires it; Colab removes it", "overrides": "ju
 # that Colab lacks (gensim, jupyterquiz), but must never change the version of one that Colab has.
 CELL_INSTALLS = {"dlext"}
 CELL_URL = re.compile(r"git\+https://[^@\"']+@main")
-CHAPTER_TIMEOUT = 3600  # seconds per cell
+# Limits, so that a stuck step fails with its name instead of hanging until pytest's own timeout. Alone on
+# this 2-core machine the slowest chapter runs in about 130 s and its slowest cell in about 95 s; under
+# `make test -n 2` both take up to 1.7 times as long, and the simulation adds the setup cell's install.
+CELL_TIMEOUT = 900  # seconds for one cell
+CHAPTER_TIMEOUT = 1800  # seconds for a whole chapter, setup cell included
+PIP_TIMEOUT = 1800  # seconds for one pip command (building the venv downloads torch)
+KERNEL_GRACE = 30  # seconds a kernel may outlive the runner that started it before it is killed
+
+
+def _run(cmd: list[str], what: str, timeout: float = PIP_TIMEOUT, **kwargs) -> subprocess.CompletedProcess:
+    """``subprocess.run`` with a time limit whose error says which step was stuck."""
+    try:
+        return subprocess.run(cmd, timeout=timeout, **kwargs)
+    except subprocess.TimeoutExpired:
+        raise RuntimeError(f"{what} did not finish within {timeout:.0f} s (killed): {' '.join(map(str, cmd))}") from None
 
 
 def canonical(name: str) -> str:
@@ -98,8 +112,8 @@ def _venv_python(venv_dir: Path) -> Path:
 
 def installed(venv_dir: Path) -> dict[str, str]:
     """The venv's distributions: canonical name -> version."""
-    out = subprocess.run([str(_venv_python(venv_dir)), "-m", "pip", "list", "--format=json"],
-                         capture_output=True, text=True, check=True).stdout
+    out = _run([str(_venv_python(venv_dir)), "-m", "pip", "list", "--format=json"], "pip list in the simulated Colab",
+               timeout=300, capture_output=True, text=True, check=True).stdout
     return {canonical(d["name"]): d["version"] for d in json.loads(out)}
 
 
@@ -125,8 +139,8 @@ def reset_venv(venv_dir: Path) -> None:
     base = json.loads(freeze_file.read_text())
     extra = sorted(set(installed(venv_dir)) - set(base))
     if extra:
-        subprocess.run([str(_venv_python(venv_dir)), "-m", "pip", "uninstall", "-q", "-y", *extra],
-                       capture_output=True, check=False)
+        _run([str(_venv_python(venv_dir)), "-m", "pip", "uninstall", "-q", "-y", *extra],
+             "uninstalling the last run's packages", timeout=600, capture_output=True, check=False)
 
 
 def build_venv(venv_dir: Path = VENV_DIR, *, force: bool = False, log=print) -> Path:
@@ -150,8 +164,9 @@ def build_venv(venv_dir: Path = VENV_DIR, *, force: bool = False, log=print) -> 
                 constraints.write(f"{name}=={version}\n")
     try:
         py = str(_venv_python(venv_dir))
-        subprocess.run([py, "-m", "pip", "install", "-q", f"pip=={colab['pip']}"], check=True)
-        subprocess.run([py, "-m", "pip", "install", "-q", "-c", constraints.name, *pins], check=True)
+        _run([py, "-m", "pip", "install", "-q", f"pip=={colab['pip']}"], "installing Colab's pip", check=True)
+        _run([py, "-m", "pip", "install", "-q", "-c", constraints.name, *pins], "installing Colab's packages",
+             check=True)
     finally:
         os.unlink(constraints.name)
     site = Path(subprocess.run([py, "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
@@ -249,8 +264,8 @@ def planned_changes(venv_dir: Path, requirement: str) -> dict[str, tuple[str | N
     """What ``pip install requirement`` would do to the venv, without doing it: name -> (now, then)."""
     with tempfile.TemporaryDirectory() as tmp:
         report = Path(tmp) / "report.json"
-        subprocess.run([str(_venv_python(venv_dir)), "-m", "pip", "install", "-q", "--dry-run",
-                        "--report", str(report), requirement], check=True, capture_output=True)
+        _run([str(_venv_python(venv_dir)), "-m", "pip", "install", "-q", "--dry-run", "--report", str(report),
+              requirement], f"the dry run of pip install {requirement}", timeout=900, check=True, capture_output=True)
         plan = json.loads(report.read_text())["install"]
     now = installed(venv_dir)
     return {canonical(i["metadata"]["name"]): (now.get(canonical(i["metadata"]["name"])), i["metadata"]["version"])
@@ -266,30 +281,7 @@ def selected_chapters() -> list[Path]:
     return toc_chapters() if os.environ.get("DLEXT_ALL_CHAPTERS") == "1" else rotating_chapters(1)
 
 
-_RUNNER = r'''
-import json, re, sys
-import nbformat
-from nbclient import NotebookClient
-nb_path, url, out = sys.argv[1:4]
-nb = nbformat.read(nb_path, as_version=4)
-cell = next(c for c in nb.cells if c.cell_type == "code")
-assert "colab-setup" in cell.metadata.get("tags", []), "the first code cell is not the Colab setup cell"
-cell.source, n = re.subn(r"git\+https://[^@\"']+@main", url + "@main", cell.source)
-assert n == 1, f"the setup cell names {n} git URLs, expected 1"
-# Record what the kernel imported before the chapter (IPython's own imports, google.colab) ...
-nb.cells.insert(0, nbformat.v4.new_code_cell("import sys as _s\n_preloaded = set(_s.modules)"))
-# ... and, at the end, the distributions that own each module the chapter imported since.
-nb.cells.append(nbformat.v4.new_code_cell(
-    "import json as _j, importlib.metadata as _m, resource as _r, dlext as _d\n"
-    "_cpu = [_r.getrusage(w) for w in (_r.RUSAGE_SELF, _r.RUSAGE_CHILDREN)]  # the kernel, and the cell's pip\n"
-    "_owners = _m.packages_distributions()\n"
-    "_new = [m.split('.')[0] for m in list(_s.modules) if m not in _preloaded]\n"
-    "_dists = sorted({d for m in _new for d in _owners.get(m, [])})\n"
-    "_j.dump({'dists': _dists, 'dlext': _d.__file__, 'colab': 'google.colab' in _preloaded, 'prefix': _s.prefix,"
-    " 'kernel_cpu_s': sum(u.ru_utime + u.ru_stime for u in _cpu)},"
-    " open(%r, 'w'))" % out))
-NotebookClient(nb, timeout=int(sys.argv[4]), kernel_name="python3").execute()
-'''
+RUNNER = Path(__file__).with_name("colab_runner.py")  # runs in the simulated Colab
 
 
 def run_chapter(notebook: Path, venv_dir: Path, clone: Path, mirror: str, log=print) -> dict:
@@ -311,10 +303,23 @@ def run_chapter(notebook: Path, venv_dir: Path, clone: Path, mirror: str, log=pr
                    PATH=f"{venv_dir / 'bin'}{os.pathsep}{env.get('PATH', '')}")
         report = tmp / "imports.json"
         start = time.perf_counter()
-        proc = subprocess.run([str(_venv_python(venv_dir)), "-c", _RUNNER, str(notebook),
-                               f"git+file://{clone}", str(report), str(CHAPTER_TIMEOUT)],
-                              cwd=tmp / "content", env=env, capture_output=True, text=True)
-        seconds = time.perf_counter() - start
+        # Output goes to a file, not a pipe: a kernel that outlives the runner would hold a pipe open (and the
+        # caller waiting) for ever.
+        with open(tmp / "runner.log", "w+") as output:
+            proc = subprocess.Popen([str(_venv_python(venv_dir)), str(RUNNER), str(notebook),
+                                     f"git+file://{clone}", str(report), str(CELL_TIMEOUT)],
+                                    cwd=tmp / "content", env=env, stdout=output, stderr=subprocess.STDOUT)
+            try:
+                returncode = proc.wait(timeout=CHAPTER_TIMEOUT)
+                stuck = None
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                returncode = proc.wait()
+                stuck = _where(Path(f"{report}.progress"))
+            leftover = _stop_kernel(Path(f"{report}.pid"))
+            seconds = time.perf_counter() - start
+            output.seek(0)
+            runner_output = output.read()
         imports = json.loads(report.read_text()) if report.is_file() else None
         cached = sorted(str(p.relative_to(tmp / "cache")) for p in (tmp / "cache").rglob("*")
                         if p.is_file() and "dlext" in p.parts)
@@ -325,8 +330,12 @@ def run_chapter(notebook: Path, venv_dir: Path, clone: Path, mirror: str, log=pr
     unwanted = {n: c for n, c in plan.items() if n not in CELL_INSTALLS and (n in before or n in colab)}
     if unwanted:
         problems.append(f"installing dlext would change Colab's packages (name: (now, then)): {unwanted}")
-    if proc.returncode != 0:
-        tail = "\n".join((proc.stdout + proc.stderr).strip().splitlines()[-40:])
+    if stuck is not None:
+        problems.append(f"the chapter did not finish within {CHAPTER_TIMEOUT} s and was stopped: {stuck}")
+    if leftover:
+        log(f"{notebook.name}: {leftover}")
+    if returncode != 0:
+        tail = "\n".join(runner_output.strip().splitlines()[-40:])
         hint = " (a package the setup cell did not provide)" if "ModuleNotFoundError" in tail else ""
         problems.append(f"execution failed{hint}:\n{tail}")
     changed = {n: (v, after.get(n)) for n, v in before.items() if after.get(n) != v}
@@ -353,6 +362,42 @@ def run_chapter(notebook: Path, venv_dir: Path, clone: Path, mirror: str, log=pr
     log(f"{notebook.name}: {'ok' if not problems else 'FAILED'} in {seconds:.0f} s"
         f" ({result['kernel_cpu_s']} CPU s in the kernel); setup cell added {added}")
     return result
+
+
+def _where(progress: Path) -> str:
+    """Which cell a stopped run was in, from the runner's progress file."""
+    if not progress.is_file():
+        return "no cell had started (the kernel did not come up)"
+    state = json.loads(progress.read_text())
+    if state["cell"] < 0:
+        where = "the extra cell before the chapter"
+    elif state["line"].startswith("import json as _j"):
+        where = "the extra cell after the chapter"
+    else:
+        where = f"cell {state['cell']} of the notebook ({state['line'][:80]!r})"
+    return f"{where} had been running for {time.time() - state['at']:.0f} s"
+
+
+def _stop_kernel(pid_file: Path) -> str | None:
+    """Kill the chapter's kernel (and its process group) if it is still running; say so if it was."""
+    if not pid_file.is_file():
+        return None
+    pid = int(pid_file.read_text())
+    deadline = time.monotonic() + KERNEL_GRACE
+    while time.monotonic() < deadline:
+        try:
+            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+        except OSError:
+            return None  # it has exited
+        if b"ipykernel" not in cmdline:
+            return None  # the number now belongs to another process
+        time.sleep(0.5)
+    with contextlib.suppress(ProcessLookupError):
+        if os.getpgid(pid) == pid:  # jupyter_client starts the kernel in a session of its own
+            os.killpg(pid, 9)
+        else:
+            os.kill(pid, 9)
+    return f"its kernel (pid {pid}) was still running {KERNEL_GRACE} s after the runner had exited: killed"
 
 
 def simulate(notebooks: list[Path], *, data: Path | None = None, rebuild: bool = False, log=print) -> list[dict]:
