@@ -148,10 +148,13 @@ def test_a_stuck_step_fails_with_its_name_instead_of_hanging():
 def test_a_stopped_chapter_names_the_cell_it_was_in(tmp_path):
     progress = tmp_path / "imports.json.progress"
     assert "no cell had started" in colab_sim._where(progress)
-    progress.write_text(json.dumps({"cell": 7, "line": "vae = train_vae(model)", "at": 0}))
-    assert colab_sim._where(progress).startswith("cell 7 of the notebook ('vae = train_vae(model)') had been running")
-    progress.write_text(json.dumps({"cell": -1, "line": "import sys as _s, os as _o", "at": 0}))
-    assert colab_sim._where(progress).startswith("the extra cell before the chapter")
+    progress.write_text(json.dumps({"where": "cell 7 of the notebook ('vae = train_vae(model)')", "at": time.time() - 42}))
+    assert colab_sim._where(progress) == "cell 7 of the notebook ('vae = train_vae(model)') had been running for 42 s"
+    import colab_runner  # the runner's names: the chapter's own numbers, and its two extra cells
+
+    assert colab_runner.cell_name(8, 40, "vae = train_vae(model)\nplt.show()") == "cell 7 of the notebook ('vae = train_vae(model)')"
+    assert colab_runner.cell_name(0, 40, "import sys as _s") == "the extra cell before the chapter"
+    assert colab_runner.cell_name(39, 40, "import json as _j") == "the extra cell after the chapter"
 
 
 def test_a_kernel_that_outlives_its_runner_is_killed(tmp_path, monkeypatch):

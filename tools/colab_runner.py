@@ -7,10 +7,11 @@ the kernel's CPU time; ``REPORT.pid`` the kernel's process id; ``REPORT.progress
 Only the standard library and Colab's own nbformat/nbclient are used: this runs in the simulated Colab.
 """
 import json
-import re
 import sys
 import time
 from queue import Empty
+
+from colab_sim import CELL_URL  # stdlib only, so importable here; this script's folder is on sys.path
 
 
 def sliced(get_msg, step: float = 1.0):
@@ -33,6 +34,16 @@ def sliced(get_msg, step: float = 1.0):
     return get
 
 
+def cell_name(index: int, n_cells: int, source: str) -> str:
+    """How a progress report names cell ``index`` of the run: the chapter's own numbering (markdown cells
+    included), or one of the two cells this runner adds before and after the chapter."""
+    if index == 0:
+        return "the extra cell before the chapter"
+    if index == n_cells - 1:
+        return "the extra cell after the chapter"
+    return f"cell {index - 1} of the notebook ({(source.splitlines() or [''])[0][:80]!r})"
+
+
 def main(nb_path: str, url: str, out: str, cell_timeout: str) -> None:
     import nbformat
     from nbclient import NotebookClient
@@ -40,7 +51,7 @@ def main(nb_path: str, url: str, out: str, cell_timeout: str) -> None:
     nb = nbformat.read(nb_path, as_version=4)
     cell = next(c for c in nb.cells if c.cell_type == "code")
     assert "colab-setup" in cell.metadata.get("tags", []), "the first code cell is not the Colab setup cell"
-    cell.source, n = re.subn(r"git\+https://[^@\"']+@main", url + "@main", cell.source)
+    cell.source, n = CELL_URL.subn(url + "@main", cell.source)
     assert n == 1, f"the setup cell names {n} git URLs, expected 1"
     # Record what the kernel imported before the chapter (IPython's own imports, google.colab), and the
     # kernel's process id, so that the caller can stop a kernel that outlives this runner ...
@@ -57,9 +68,10 @@ def main(nb_path: str, url: str, out: str, cell_timeout: str) -> None:
         " 'kernel_cpu_s': sum(u.ru_utime + u.ru_stime for u in _cpu)},"
         " open(%r, 'w'))" % out))
 
-    def started(cell, cell_index, **_):  # numbered as in the chapter (markdown included), not counting ours
+    def started(cell, cell_index, **_):
+        where = cell_name(cell_index, len(nb.cells), cell.source)
         with open(out + ".progress", "w") as f:
-            json.dump({"cell": cell_index - 1, "line": (cell.source.splitlines() or [""])[0], "at": time.time()}, f)
+            json.dump({"where": where, "at": time.time()}, f)
 
     def patch_channels(**_):
         for channel in (client.kc.shell_channel, client.kc.iopub_channel):

@@ -369,13 +369,7 @@ def _where(progress: Path) -> str:
     if not progress.is_file():
         return "no cell had started (the kernel did not come up)"
     state = json.loads(progress.read_text())
-    if state["cell"] < 0:
-        where = "the extra cell before the chapter"
-    elif state["line"].startswith("import json as _j"):
-        where = "the extra cell after the chapter"
-    else:
-        where = f"cell {state['cell']} of the notebook ({state['line'][:80]!r})"
-    return f"{where} had been running for {time.time() - state['at']:.0f} s"
+    return f"{state['where']} had been running for {time.time() - state['at']:.0f} s"
 
 
 def _stop_kernel(pid_file: Path) -> str | None:
