@@ -55,3 +55,32 @@ def test_numpy_and_torch_numbers_are_glued_as_python_numbers(monkeypatch):
     arr = np.arange(3)
     book.glue("x", arr)  # arrays are left as they are
     assert calls[-1] is arr
+
+
+@pytest.mark.parametrize("value, bound, digits, shown", [
+    (13.88, "lower", 0, "13"), (13.88, "upper", 0, "14"), (0.978, "lower", 2, "0.97"),
+    (0.0286, "lower", 3, "0.028"), (0.29, "lower", 2, "0.29"), (0.99998, "lower", 3, "0.999"),
+    (-1.25, "lower", 1, "-1.3"), (-1.25, "upper", 1, "-1.2"), (3, "upper", 2, "3.00")])
+def test_a_bound_is_rounded_towards_itself_never_across(monkeypatch, value, bound, digits, shown):
+    # "at least 14" over a minimum of 13.88 is false; the stored value is floored (ceiled) at the
+    # precision the markdown shows, and the raw value is still returned for the asserts.
+    import myst_nb
+    calls = []
+    monkeypatch.setattr(myst_nb, "glue", lambda name, value, display=True: calls.append(value))
+    assert book.glue("b", value, bound=bound, digits=digits) == value
+    assert format(calls[0], f".{digits}f") == shown
+
+
+@pytest.mark.parametrize("kwargs, error, match", [
+    (dict(bound="low", digits=2), ValueError, "bound must be"), (dict(bound="lower"), TypeError, "digits"),
+    (dict(bound="lower", digits=2.0), TypeError, "digits"), (dict(bound="lower", digits=-1), ValueError, "digits"),
+    (dict(digits=2), ValueError, "bound must be")])
+def test_glue_bound_arguments_are_checked(kwargs, error, match):
+    with pytest.raises(error, match=match):
+        book.glue("b", 0.5, **kwargs)
+
+
+@pytest.mark.parametrize("value, error", [(float("nan"), ValueError), (float("inf"), ValueError), ("0.5", TypeError)])
+def test_glue_bound_refuses_what_has_no_side(value, error):
+    with pytest.raises(error, match="bound needs"):
+        book.glue("b", value, bound="lower", digits=2)

@@ -1,15 +1,23 @@
 """Numbers for the prose: ``glue`` a computed value so the chapter's text quotes it, never types it."""
+import math
+from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
 from typing import Any
 
 __all__ = ["glue"]
 
 
-def glue(name: str, value: Any, display: bool = False) -> Any:
+def glue(name: str, value: Any, display: bool = False, *, bound: str | None = None,
+         digits: int | None = None) -> Any:
     """Make ``value`` quotable in the chapter's markdown as ``{glue:text}`name:.3f```; returns ``value``.
 
     When the book is built, myst-nb stores the value in the cell's output and substitutes it into the
     text. Where myst-nb is not installed (Colab, a plain Jupyter) there is no such text to fill, so
     nothing is stored, and the value is still returned for the cell's own asserts.
+
+    A number the prose states as a bound is rounded towards it, never across it: with
+    ``bound="lower"`` ("at least {glue:text}`x:.1f`") the stored value is floored to ``digits``
+    decimals, with ``bound="upper"`` ("at most ...") ceiled, so 13.88 shows as 13.8, not 14. The raw
+    ``value`` is still what is returned.
     """
     if not isinstance(name, str):
         raise TypeError(f"glue name must be a str such as 'test_acc', got {type(name).__name__} {name!r}")
@@ -20,9 +28,32 @@ def glue(name: str, value: Any, display: bool = False) -> Any:
     # NumPy 2 writes np.float64(0.93), which a format such as :.3f cannot read.
     if hasattr(value, "item") and getattr(value, "ndim", None) == 0 or getattr(value, "shape", None) == (1,):
         value = value.item()
+    stored = value
+    if bound is not None or digits is not None:
+        stored = _round_towards(name, value, bound, digits)
     try:
         from myst_nb import glue as myst_glue
     except ImportError:
         return value
-    myst_glue(name, value, display=display)
+    myst_glue(name, stored, display=display)
     return value
+
+
+def _round_towards(name: str, value: Any, bound: Any, digits: Any) -> float:
+    """``value`` floored (bound="lower") or ceiled (bound="upper") to ``digits`` decimals."""
+    if bound not in ("lower", "upper"):
+        raise ValueError(f"glue {name!r}: bound must be 'lower' (prose says 'at least') or 'upper' "
+                         f"('at most'), got {bound!r}")
+    if isinstance(digits, bool) or not isinstance(digits, int):
+        raise TypeError(f"glue {name!r}: digits must be an int (the decimals the markdown shows, "
+                        f"e.g. 3 for :.3f), got {type(digits).__name__} {digits!r}")
+    if not 0 <= digits <= 12:
+        raise ValueError(f"glue {name!r}: digits must be between 0 and 12, got {digits}")
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise TypeError(f"glue {name!r}: a bound needs a real number, got {type(value).__name__} {value!r}")
+    if not math.isfinite(value):
+        raise ValueError(f"glue {name!r}: a bound needs a finite number, got {value!r}")
+    # Decimal avoids binary surprises: 0.29 * 100 is 28.999999999999996, whose floor would be 0.28.
+    step = Decimal(1).scaleb(-digits)
+    rounding = ROUND_FLOOR if bound == "lower" else ROUND_CEILING
+    return float(Decimal(repr(float(value))).quantize(step, rounding=rounding))
