@@ -478,9 +478,9 @@ CASES: dict[str, list[Case]] = {
                             bad(interactive.explore, _figure, static=True, a=[], names="'a'"),
                             bad(interactive.explore, _figure, static=True, a=3, raises=TypeError, names="'a'"),
                             bad(interactive.explore, _figure, static=True, dpi=0, a=[1], names="dpi")],
-    "interactive.load_quiz": [bad(interactive.load_quiz, "../etc", names="quiz name"),
+    "interactive.load_quiz": [bad(interactive.load_quiz, "../etc", names="quiz name"), bad(interactive.load_quiz, "vae", [1], raises=TypeError, names="quiz values"),
                               bad(interactive.load_quiz, "no_such_chapter", names="no quiz named")],
-    "interactive.quiz": [bad(interactive.quiz, 3, names="quiz name")],
+    "interactive.quiz": [bad(interactive.quiz, 3, raises=TypeError, names="quiz name")],
     # --- rnn
     "rnn.tokenize": [bad(rnn.tokenize, 3, raises=TypeError, names="text")],
     "rnn.RNNCell": [bad(rnn.RNNCell, 0, 3, names="input_size"), bad(rnn.RNNCell, 3, 2.5, raises=TypeError,

@@ -95,3 +95,22 @@ def test_quiz_validation_catches_missing_explanations(monkeypatch, tmp_path):
         interactive.load_quiz("nothing")
     with pytest.raises(ValueError, match="quiz name"):
         interactive.load_quiz("../etc")
+
+
+def test_a_quiz_quotes_measured_numbers_from_the_run_not_typed(tmp_path, monkeypatch):
+    """Issue 28: '{{name:fmt}}' in a quiz is filled from the chapter's values; a missing value is refused."""
+    quiz = [{"question": "The KL term was {{kl:.1f}} nats of {{total:.0f}}. Which share?", "type": "numeric",
+             "answers": [{"type": "value", "value": "{{share}}", "correct": True, "feedback": "Right: {{share:.2f}}."},
+                         {"type": "default", "feedback": "Divide {{kl:.1f}} by {{total:.0f}}."}]}]
+    folder = tmp_path / "dlext" / "quizzes"
+    folder.mkdir(parents=True)
+    (folder / "toy.json").write_text(json.dumps(quiz))
+    monkeypatch.setattr(interactive.resources, "files", lambda package: tmp_path / "dlext")
+    filled = interactive.load_quiz("toy", {"kl": 75.84, "total": 102.6, "share": 0.7392})
+    assert filled[0]["question"] == "The KL term was 75.8 nats of 103. Which share?"
+    assert filled[0]["answers"][0]["value"] == 0.7392 and filled[0]["answers"][0]["feedback"] == "Right: 0.74."
+    assert interactive.placeholders("toy") == {"kl", "total", "share"}
+    with pytest.raises(ValueError, match=r"\{\{total\}\}"):
+        interactive.load_quiz("toy", {"kl": 75.84, "share": 0.7})
+    with pytest.raises(ValueError, match="cannot format"):
+        interactive.load_quiz("toy", {"kl": "x", "total": 1, "share": 0.7})

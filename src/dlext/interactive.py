@@ -13,6 +13,7 @@ import html
 import io
 import itertools
 import json
+import re
 import os
 import zlib
 from importlib import resources
@@ -176,18 +177,77 @@ def explore(draw: Callable[..., Any], *, initial: dict | None = None, static: bo
     return demo
 
 
-def load_quiz(name: str) -> list[dict]:
-    """A chapter's questions from ``dlext/quizzes/<name>.json``, checked: every wrong answer explains itself."""
-    if not isinstance(name, str) or not name.replace("_", "").isalnum():
+_PLACEHOLDER = re.compile(r"\{\{\s*([A-Za-z_][\w.]*)\s*(?::([^{}]*))?\}\}")
+
+
+def _fill(text: str, values: dict, where: str) -> str:
+    """``text`` with every ``{{name:fmt}}`` replaced by ``format(values[name], fmt)``."""
+    def one(match):
+        key, fmt = match.group(1), match.group(2) or ""
+        if key not in values:
+            raise ValueError(f"{where} quotes {{{{{key}}}}}, but the chapter passed no value for it "
+                             f"(values has {sorted(values)})")
+        try:
+            return format(values[key], fmt)
+        except (TypeError, ValueError) as err:
+            raise ValueError(f"{where}: cannot format {key}={values[key]!r} with {fmt!r}: {err}") from None
+    return _PLACEHOLDER.sub(one, text)
+
+
+def _fill_question(q: dict, values: dict, where: str) -> dict:
+    """A copy of question ``q`` with its measured numbers filled in from ``values``."""
+    def walk(obj, path):
+        if isinstance(obj, str):
+            whole = _PLACEHOLDER.fullmatch(obj.strip())
+            if path.endswith(("value", "range")) and whole:  # a numeric answer's key: the number itself
+                key = whole.group(1)
+                if key not in values:
+                    raise ValueError(f"{where} answer quotes {{{{{key}}}}}, but the chapter passed no value for it")
+                return float(values[key])
+            return _fill(obj, values, where)
+        if isinstance(obj, list):
+            return [walk(v, f"{path}[{i}]") for i, v in enumerate(obj)]
+        if isinstance(obj, dict):
+            return {k: walk(v, f"{path}.{k}") for k, v in obj.items()}
+        return obj
+    return walk(q, "")
+
+
+def placeholders(name: str) -> set[str]:
+    """The names a chapter's quiz quotes as ``{{name:fmt}}``: the values its ``quiz`` call must pass."""
+    path = _quiz_path(name)
+    return set(m.group(1) for m in _PLACEHOLDER.finditer(path.read_text(encoding="utf-8")))
+
+
+def _quiz_path(name: str):
+    if not isinstance(name, str):
+        raise TypeError(f"quiz name must be a str, a chapter topic such as 'kl_divergence', got {type(name).__name__}")
+    if not name.replace("_", "").isalnum():
         raise ValueError(f"quiz name must be a chapter topic such as 'kl_divergence', got {name!r}")
     path = resources.files("dlext") / "quizzes" / f"{name}.json"
     if not path.is_file():
         available = sorted(p.name[:-5] for p in (resources.files("dlext") / "quizzes").iterdir()
                            if p.name.endswith(".json"))
         raise ValueError(f"no quiz named {name!r}; there are: {available}")
+    return path
+
+
+def load_quiz(name: str, values: dict | None = None) -> list[dict]:
+    """A chapter's questions from ``dlext/quizzes/<name>.json``, checked: every wrong answer explains itself.
+
+    A number that the chapter measures is never typed in a quiz: the JSON quotes it as
+    ``{{name:fmt}}`` (e.g. ``{{vae_kl:.0f}}``), and ``values`` (name -> the chapter's computed value)
+    fills it in. A numeric answer may be the bare placeholder ``"{{name}}"``.
+    """
+    path = _quiz_path(name)
+    if values is None:
+        values = {}
+    if not isinstance(values, dict):
+        raise TypeError(f"quiz values must be a dict of name -> computed value, got {type(values).__name__}")
     questions = json.loads(path.read_text(encoding="utf-8"))
     if not isinstance(questions, list) or not questions:
         raise ValueError(f"quiz {name!r} must be a non-empty list of questions")
+    questions = [_fill_question(q, values, f"quiz {name!r}, question {i}") for i, q in enumerate(questions, 1)]
     for i, q in enumerate(questions, 1):
         where = f"quiz {name!r}, question {i}"
         if q.get("type") not in ("multiple_choice", "numeric") or not q.get("question"):
@@ -207,8 +267,11 @@ def load_quiz(name: str) -> list[dict]:
     return questions
 
 
-def quiz(name: str) -> None:
-    """Show a chapter's end-of-chapter quiz (jupyterquiz: works in Jupyter, Colab and the static book)."""
+def quiz(name: str, values: dict | None = None) -> None:
+    """Show a chapter's end-of-chapter quiz (jupyterquiz: works in Jupyter, Colab and the static book).
+
+    ``values`` fills the quiz's ``{{name:fmt}}`` placeholders with the numbers this run measured.
+    """
     from jupyterquiz import display_quiz
 
-    display_quiz(load_quiz(name), shuffle_answers=False)
+    display_quiz(load_quiz(name, values), shuffle_answers=False)
