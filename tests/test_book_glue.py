@@ -84,3 +84,18 @@ def test_glue_bound_arguments_are_checked(kwargs, error, match):
 def test_glue_bound_refuses_what_has_no_side(value, error):
     with pytest.raises(error, match="bound needs"):
         book.glue("b", value, bound="lower", digits=2)
+
+
+def test_every_evidence_record_says_how_and_where_it_was_measured():
+    from importlib import resources
+    folder = resources.files("dlext") / "evidence"
+    for path in folder.iterdir():
+        if path.name.endswith(".json"):
+            record = book.evidence(path.name[:-5])
+            assert record["command"].strip() and record["machine"].strip() and record["values"], path.name
+
+
+@pytest.mark.parametrize("bad, error", [(3, TypeError), ("../x", ValueError), ("no_such_topic", ValueError)])
+def test_evidence_names_a_topic(bad, error):
+    with pytest.raises(error, match="evidence name|no evidence named"):
+        book.evidence(bad)

@@ -3,7 +3,7 @@ import math
 from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
 from typing import Any
 
-__all__ = ["glue"]
+__all__ = ["glue", "evidence"]
 
 
 def glue(name: str, value: Any, display: bool = False, *, bound: str | None = None,
@@ -57,3 +57,32 @@ def _round_towards(name: str, value: Any, bound: Any, digits: Any) -> float:
     step = Decimal(1).scaleb(-digits)
     rounding = ROUND_FLOOR if bound == "lower" else ROUND_CEILING
     return float(Decimal(repr(float(value))).quantize(step, rounding=rounding))
+
+
+def evidence(name: str) -> dict:
+    """Measurements made outside a chapter's run (e.g. more seeds than it can afford), as data.
+
+    A chapter that sets a tolerance from seed runs it cannot repeat loads them here instead of typing
+    them into a comment: ``dlext/evidence/<name>.json`` holds ``{"command": how they were produced,
+    "machine": where, "values": {...}}``, and the notebook asserts against ``values`` and says that
+    the numbers come from there.
+    """
+    import json
+    from importlib import resources
+
+    if not isinstance(name, str):
+        raise TypeError(f"evidence name must be a str such as 'gans', got {type(name).__name__}")
+    if not name.replace("_", "").isalnum():
+        raise ValueError(f"evidence name must be a chapter topic such as 'gans', got {name!r}")
+    folder = resources.files("dlext") / "evidence"
+    path = folder / f"{name}.json"
+    if not path.is_file():
+        have = sorted(p.name[:-5] for p in folder.iterdir() if p.name.endswith(".json")) if folder.is_dir() else []
+        raise ValueError(f"no evidence named {name!r}; there is: {have}")
+    record = json.loads(path.read_text(encoding="utf-8"))
+    for key in ("command", "machine", "values"):
+        if key not in record:
+            raise ValueError(f"evidence {name!r} lacks {key!r}: every record says how and where it was measured")
+    if not isinstance(record["values"], dict):
+        raise ValueError(f"evidence {name!r}: 'values' must be a dict of name -> measurements")
+    return record
