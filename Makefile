@@ -19,7 +19,7 @@ endif
 
 PYTEST_NB := --nbval-lax --nbval-current-env --nbval-cell-timeout=600
 
-.PHONY: all book test test-all check-book bench student clean
+.PHONY: all book test test-all check-book bench gpu-check student clean
 
 all: book
 
@@ -56,6 +56,11 @@ student: $(STAMP)
 ## Time every chapter in a fresh kernel and collect its metrics -> _build/bench/.
 bench: $(STAMP)
 	$(VENV)/bin/python benchmarks/run.py --out _build/bench
+
+## On a machine with a GPU: every chapter on CUDA in one go (at most 8 minutes), timed, its metrics against the
+## targets and the CPU reference -> _build/gpu-check/gpu_check.json. `GPU_CHECK_ARGS=--dry-run` runs it on a CPU.
+gpu-check: $(STAMP)
+	$(VENV)/bin/python benchmarks/gpu_check.py --budget 480 $(GPU_CHECK_ARGS)
 
 clean:
 	rm -rf _build
