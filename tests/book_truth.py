@@ -290,12 +290,12 @@ def raw_output_findings(executed: Path, chapter: str) -> list[Finding]:
 # ---------------------------------------------------------------- quizzes
 QUIZ_CALL = re.compile(r"interactive\.quiz\(\s*[\"']([\w-]+)[\"']")
 PLACEHOLDER = re.compile(r"\{\{[^{}]*\}\}")
-NUMBER = re.compile(r"(?<![\w.])(\d[\d,]*(?:\.\d+)?)(?![\w])")
+NUMBER = re.compile(r"(?<![\w.])((?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?)(?![\w])")
 # A number that states a measurement: an approximate or measured quantity, or a quantity with a unit of one.
 MEASURE_BEFORE = re.compile(
     r"(?:\babout|\broughly|\baround|\bapproximately|\bnearly|\balmost|\bmeasured|\bmeasures|\breached|\breaches|"
-    r"\bscored|\bscores|\bfell to|\brose to|\bdropped to|\bthis run(?:'s)?|~|≈)(?:[^.;:!?0-9]{0,12})$", re.I)
-MEASURE_UNIT = re.compile(r"^\s*(?:%|percent\b|per ?cent\b|points?\b|nats?\b|bits\b|seconds?\b|s\b|ms\b|minutes?\b|"
+    r"\bscored|\bscores|\bfell to|\brose to|\bdropped to|\bthis run(?:'s)?|~|≈)(?:[^.;:!?0-9]{0,8})$", re.I)
+MEASURE_UNIT = re.compile(r"^\s*(?:%|percent\b|per ?cent\b|points?\b|nats?\b|bits\b|seconds?\b|ms\b|minutes?\b|"
                           r"times\b)", re.I)
 
 
