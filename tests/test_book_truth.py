@@ -163,7 +163,7 @@ def test_the_comment_check_flags_seed_evidence(tmp_path):
     old = _chapter(tmp_path, [("# Seeds 0, 1 and 2 of this recipe gave 0.9912, 0.9913 and 0.9910\nassert acc > 0.99",),
                               ("assert x > 0.35  # observed 0.46-0.56",),
                               ("# the first 100 steps\nassert x < 1e-3  # a tolerance, not a measurement",)])
-    assert [f.where.split(",")[0] for f in bt.comment_findings(old)] == ["cell 0", "cell 1"]
+    assert [f.where.split(" ")[1] for f in bt.comment_findings(old)] == ["0", "1"]
 
 
 # ---------------------------------------------------------------- 5. labels
