@@ -474,3 +474,42 @@ def label_findings(path: Path, regex: re.Pattern) -> list[Finding]:
                                         f"the quiz shows the label {m.group(1) or m.group(2)!r}: a quiz cannot link, "
                                         "so say it in words"))
     return findings
+
+
+def glued_values(executed: Path) -> dict[str, float]:
+    """name -> value of every number an executed chapter glued (myst-nb's scrapbook records)."""
+    values = {}
+    for cell in read(executed).cells:
+        for o in cell.get("outputs", []) if cell.cell_type == "code" else []:
+            name = o.get("metadata", {}).get("scrapbook", {}).get("name")
+            text = next((v for k, v in o.get("data", {}).items() if k.endswith("text/plain")), None)
+            if name and text is not None:
+                try:
+                    values[name] = float(text)
+                except ValueError:
+                    pass
+    return values
+
+
+def quiz_glue_findings(executed: Path, chapter: Path) -> list[Finding]:
+    """Numbers typed into a chapter's quiz that equal, at the precision typed, a value the executed chapter glued."""
+    topic = quiz_of(chapter)
+    if topic is None:
+        return []
+    values = glued_values(executed)
+    findings = []
+    for where, text in quiz_texts(topic):
+        if where.endswith(("value", "]")):
+            continue
+        for m in NUMBER.finditer(PLACEHOLDER.sub("#", text)):
+            typed = m.group(1).replace(",", "")
+            decimals = len(typed.split(".")[1]) if "." in typed else 0
+            if significant_digits(typed if "." in typed else typed + ".") < 2 or (decimals == 0 and float(typed) < 100):
+                continue  # small whole numbers (counts, sizes) match too much by chance
+            for name, v in values.items():
+                if any(round(x, decimals) == float(typed) for x in (v, 100 * v)):
+                    findings.append(Finding(chapter.name, "quiz", f"quiz {topic} {where}", text[max(0, m.start() - 40):m.end() + 20],
+                                            f"{typed} equals the glued {name} = {v!r} at the precision typed: quote it as "
+                                            f"{{{{{name}}}}} and pass it in values="))
+                    break
+    return findings

@@ -4,8 +4,9 @@
    `bound=` and `digits=`, so the page never rounds it across the bound (static, every chapter).
 2. No raw value echoed: no code cell ends in a bare `glue(...)` (static), and no executed chapter shows a
    float repr with more than 6 significant digits (over `_build/jupyter_execute`, or `$DLEXT_EXECUTED_DIR`).
-3. Quiz numbers come from the run: no typed measurement in a quiz's JSON, and every `{{name}}` a quiz
-   quotes is passed by its chapter's `interactive.quiz(..., values=...)`.
+3. Quiz numbers come from the run: no typed measurement in a quiz's JSON (static heuristics, and over executed
+   chapters: no typed number equal to a value the chapter glued), and every `{{name}}` a quiz quotes is passed
+   by its chapter's `interactive.quiz(..., values=...)`.
 4. No measured-looking numbers in code comments (seed-run evidence lives in `src/dlext/evidence/`).
 5. No cross-reference label shown as text ("eq. (dann)") in a chapter's prose or quiz.
 
@@ -104,6 +105,14 @@ def test_no_executed_chapter_shows_a_raw_float(executed, chapter):
     _fail(bt.raw_output_findings(executed, chapter.name))
 
 
+@pytest.mark.parametrize("executed, chapter", executed_chapters() or [pytest.param(
+    None, None, marks=pytest.mark.skip(reason="no executed chapters: build the book (`make book`) or set "
+                                              "DLEXT_EXECUTED_DIR to a folder of executed notebooks"))],
+    ids=lambda x: x.name if isinstance(x, Path) else str(x))
+def test_quiz_types_no_number_the_chapter_glued(executed, chapter):
+    _fail(bt.quiz_glue_findings(executed, chapter))
+
+
 def test_the_raw_output_check_sees_a_float_repr(tmp_path):
     nb = nbformat.v4.new_notebook()
     cell = nbformat.v4.new_code_cell('glue("x", x)')
@@ -153,6 +162,28 @@ def test_the_quiz_check_flags_typed_measurements(tmp_path, monkeypatch):
     assert bt.quiz_values_passed(chapter) == ("toy", {"kl"})
 
 
+def test_the_quiz_check_finds_a_glued_number_typed(tmp_path, monkeypatch):
+    quiz = [{"question": "Which term was larger?", "type": "multiple_choice",
+             "answers": [{"answer": "a", "correct": True, "feedback": "Right: the KL was 75.8 nats of 102.6."},
+                         {"answer": "b", "correct": False, "feedback": "The gap was {{gap:.1f}} nats."},
+                         {"answer": "c", "correct": False, "feedback": "No."}]}]
+    folder = tmp_path / "dlext" / "quizzes"
+    folder.mkdir(parents=True)
+    (folder / "toy.json").write_text(json.dumps(quiz))
+    import importlib.resources
+    monkeypatch.setattr(importlib.resources, "files", lambda package: tmp_path / "dlext")
+    chapter = _chapter(tmp_path, [('interactive.quiz("toy", values={"gap": gap})',)])
+    nb = nbformat.v4.new_notebook()
+    cell = nbformat.v4.new_code_cell('glue("vae_kl", kl)')
+    cell.outputs = [nbformat.v4.new_output("display_data", {"application/papermill.record/text/plain": "75.84123"},
+                                           metadata={"scrapbook": {"name": "vae_kl", "mime_prefix": "application/papermill.record/"}})]
+    nb.cells = [cell]
+    executed = tmp_path / "executed.ipynb"
+    nbformat.write(nb, executed)
+    found = bt.quiz_glue_findings(executed, chapter)
+    assert len(found) == 1 and "vae_kl" in found[0].message and "75.8" in found[0].quote
+
+
 # ---------------------------------------------------------------- 4. comments
 @pytest.mark.parametrize("path", bt.CHAPTERS, ids=IDS)
 def test_no_measured_numbers_typed_into_comments(path):
@@ -193,6 +224,7 @@ def test_every_allowlist_entry_is_used():
         executed = {c.name: e for e, c in executed_chapters()}
         if path.name in executed:
             findings += bt.raw_output_findings(executed[path.name], path.name)
+            findings += bt.quiz_glue_findings(executed[path.name], path)
         for e in bt.allowlist(path.name):
             if e["check"] == "raw_output" and path.name not in executed:
                 continue  # only an executed chapter can show whether it is still needed
