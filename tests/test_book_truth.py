@@ -231,3 +231,18 @@ def test_every_allowlist_entry_is_used():
             if not any(f.check == e["check"] and e["quote"] in f.quote for f in findings):
                 stale.append(f"{path.stem}.json: {e}")
     assert not stale, "allowlist entries that match nothing:\n" + "\n".join(stale)
+
+
+def test_every_evidence_record_names_its_command_and_is_used():
+    """4. Seed runs made outside a chapter are data with their command and machine, and a chapter asserts on them."""
+    from importlib import resources
+
+    from dlext import book
+
+    folder = resources.files("dlext") / "evidence"
+    topics = sorted(p.name[:-5] for p in folder.iterdir() if p.name.endswith(".json"))
+    code = "\n".join(c.source for path in bt.CHAPTERS for c in bt.read(path).cells if c.cell_type == "code")
+    for topic in topics:
+        record = book.evidence(topic)  # raises without command, machine and values
+        assert record["command"].strip() and record["machine"].strip() and record["values"], topic
+        assert f'evidence("{topic}")' in code, f"no chapter loads dlext/evidence/{topic}.json"
