@@ -48,6 +48,7 @@ test-all: $(STAMP)
 ## Checks of the built book in headless Chromium (run after `make book`).
 check-book: $(STAMP)
 	$(VENV)/bin/python -m pytest -m browser --timeout=600 tests/test_book_browser.py
+	$(VENV)/bin/python -m pytest tests/test_book_truth.py -k "executed_chapter or glued"  # the built pages' numbers (issue 28)
 
 ## Student versions of every chapter (solutions stubbed, outputs cleared) -> _build/student/.
 student: $(STAMP)

@@ -258,7 +258,7 @@ CASES: dict[str, list[Case]] = {
                                                                      names="F"),
                          bad(conv.output_size, 5, 3, strict="no", raises=TypeError, names="strict"),
                          bad(conv.output_size, 3, 5, names="larger than the padded input"),
-                         bad(conv.output_size, 7, 3, 0, 3, strict=True, names="does not tile.*pixels 6")],
+                         bad(conv.output_size, 7, 3, 0, 3, strict=True, names="drops input pixels.*pixels 6")],
     "conv.dropped_border": [bad(conv.dropped_border, 7, 3, 0, 0, names="S"),
                             bad(conv.dropped_border, 7, "3", raises=TypeError, names="F"),
                             bad(conv.dropped_border, 2, 5, names="larger than the padded input")],
@@ -274,7 +274,7 @@ CASES: dict[str, list[Case]] = {
                        bad(conv.from_spec, [("conv", 8, -3, 1, 0)], (1, 8, 8), names=r"spec\[0\]\[2\]"),
                        bad(conv.from_spec, "conv", (1, 8, 8), raises=TypeError, names="spec"),
                        bad(conv.from_spec, [("fc", 10)], (1, 8), names="input_shape"),
-                       bad(conv.from_spec, [("pool", 3, 3)], (1, 8, 8), strict=True, names="does not tile"),
+                       bad(conv.from_spec, [("pool", 3, 3)], (1, 8, 8), strict=True, names="drops input pixels"),
                        bad(conv.from_spec, [("pool", 2, 2)], (1, 8, 8), strict=1, raises=TypeError, names="strict")],
     # --- optim (the classes check every hyper-parameter; torch.optim.Optimizer checks params)
     "optim.SGD": [bad(optim.SGD, _params(), lr=-0.1, names="lr"),

@@ -44,9 +44,11 @@ def test_output_size_matches_f_conv2d_on_random_configs():
         weight = torch.ones(1, 1, f, f)
         expected = _torch_size(lambda x: F.conv2d(x, weight, stride=s, padding=p, dilation=d), n)
         assert _ours(n, f, p, s, d, strict=False) == expected, (n, f, p, s, d)
-        # strict: the same number when the filter tiles the input exactly, else a ValueError
+        # strict: the same number unless the floor drops input pixels (not only zero padding), else a ValueError
         tiles = expected is not None and (n + 2 * p - d * (f - 1) - 1) % s == 0
-        assert _ours(n, f, p, s, d, strict=True) == (expected if tiles else None), (n, f, p, s, d)
+        drops_pixels = expected is not None and conv.dropped_border(n, f, p, s, d) > 0
+        assert _ours(n, f, p, s, d, strict=True) == (None if drops_pixels else expected), (n, f, p, s, d)
+        assert not (tiles and drops_pixels)
         exact += tiles
         fitted += expected is not None
     # the random draw exercises all three outcomes often: fits exactly, rounds down, does not fit
@@ -65,7 +67,7 @@ def test_output_size_matches_nn_layers_on_random_configs():
 def test_output_size_lecture_examples():
     assert [conv.output_size(7, 3, 0, s) for s in (1, 2)] == [5, 3]
     assert conv.output_size(7, 3, 0, 3) == 2  # floors, as PyTorch does
-    with pytest.raises(ValueError, match=r"does not tile the input.*S = 3.*1 input column\(s\) \(pixels 6..6\)"):
+    with pytest.raises(ValueError, match=r"drops input pixels.*S = 3.*1 input column\(s\) \(pixels 6..6\); with P = 1"):
         conv.output_size(7, 3, 0, 3, strict=True)
     assert conv.output_size(32, 5, 2, 1, strict=True) == 32  # "same" padding (F - 1) / 2
     assert conv.output_size(227, 11, 0, 4, strict=True) == 55  # AlexNet conv1
@@ -80,8 +82,8 @@ def test_floor_is_what_standard_networks_rely_on():
     for w in range(2, 200, 2):
         assert conv.output_size(w, 3, 1, 2) == w // 2
         assert conv.dropped_border(w, 3, 1, 2) == 0  # the floor drops a column of zero padding, no pixel
-        with pytest.raises(ValueError, match="zero padding only, no input pixel"):
-            conv.output_size(w, 3, 1, 2, strict=True)
+        assert conv.output_size(w, 3, 1, 2, strict=True) == w // 2  # ... so strict accepts it: a choice, not a slip
+    assert conv.output_size(224, 7, 3, 2, strict=True) == 112  # ResNet's stem passes strict
     assert conv.dropped_border(224, 7, 3, 2) == 0
     assert conv.dropped_border(224, 11, 0, 4) == 1  # AlexNet at 224 loses pixel column 223
     assert conv.dropped_border(227, 11, 0, 4) == 0 and conv.dropped_border(7, 3, 0, 3) == 1
@@ -184,7 +186,7 @@ def test_vgg16_and_alexnet_specs_match_published_figures():
     assert sum(p.numel() for p in alex.parameters()) == 62_378_344  # single-tower AlexNet
     spatial = [r.output_shape[1] for r in conv.summary(alex, (3, 227, 227)).rows if len(r.output_shape) == 3]
     assert sorted(set(spatial), reverse=True) == [227, 55, 27, 13, 6]
-    with pytest.raises(ValueError, match="does not tile.*1 input column"):
+    with pytest.raises(ValueError, match="drops input pixels.*1 input column"):
         conv.from_spec(conv.ALEXNET, (3, 224, 224), strict=True)  # the paper's famous 224 does not fit conv1
     with torch.device("meta"):  # floor (the default): 54, 26, 12, 5, so fc6 reads 256*5*5 values, not 256*6*6
         alex224 = conv.from_spec(conv.ALEXNET, (3, 224, 224))
@@ -200,6 +202,13 @@ def test_exercise_checks_accept_the_reference_and_reject_wrong_answers():
     strict_always = lambda w, f, p, s, strict=False: conv.output_size(w, f, p, s, strict=True)  # noqa: E731
     assert not evaluate("cnn.q2", strict_always).passed  # refuses what PyTorch accepts
     assert not evaluate("cnn.q2", lambda w, f, p, s, strict=False: (w - f + 2 * p) // s + 1).passed  # never says no
+
+    def tiles_only(w, f, p, s, strict=False):  # the old strict: refuses every non-tiling layer, ResNet's stem too
+        if f > w + 2 * p or strict and (w - f + 2 * p) % s:
+            raise ValueError("does not tile")
+        return (w - f + 2 * p) // s + 1
+
+    assert not evaluate("cnn.q2", tiles_only).passed
     assert not evaluate("cnn.q2", lambda w, f, p, s, strict=False: (w - f + 2 * p) / s + 1).passed  # a float
     assert evaluate("cnn.q3", (0, 1, 0, 2)).passed
     assert not evaluate("cnn.q3", (1, 1, 1, 2)).passed  # counts the dropped padding column as a pixel

@@ -78,7 +78,7 @@ def test_every_shipped_quiz_loads_and_explains_every_answer():
     names = [p.name[:-5] for p in (resources.files("dlext") / "quizzes").iterdir() if p.name.endswith(".json")]
     assert names, "no quiz is shipped with the package"
     for name in names:
-        questions = interactive.load_quiz(name)
+        questions = interactive.load_quiz(name, {k: 1 for k in interactive.placeholders(name)})  # stand-ins
         assert 4 <= len(questions) <= 6, f"{name}: a chapter quiz has 4-6 questions"
 
 

@@ -20,8 +20,9 @@ def output_size(w: int, f: int, p: int = 0, s: int = 1, d: int = 1, *, strict: b
     """Output width of a convolution or pooling window, as PyTorch computes it: ``floor((W + 2P - D(F-1) - 1) / S) + 1``.
 
     W input width, F filter size, P zero padding per side, S stride, D dilation. The floor drops the columns
-    after the filter's last position (see :func:`dropped_border`); ``strict=True`` refuses that with a
-    ValueError naming the dropped border, for a network whose sizes are meant to tile exactly.
+    after the filter's last position (see :func:`dropped_border`). ``strict=True`` refuses that with a
+    ValueError naming the dropped pixels when they hold input pixels (a slip, as in AlexNet at 224), and
+    accepts it when they are zero padding only (a design choice, as in ResNet's stride-2 layers).
     """
     v.flag("strict", strict)
     w, f, p = _int("W (input width)", w, 1), _int("F (filter size)", f, 1), _int("P (padding)", p, 0)
@@ -32,15 +33,15 @@ def output_size(w: int, f: int, p: int = 0, s: int = 1, d: int = 1, *, strict: b
     if span > padded:
         raise ValueError(f"the filter is larger than the padded input: {what} > W + 2P = {w} + 2*{p} = {padded}")
     steps, left = divmod(padded - span, s)
-    if strict and left:
-        lost = max(0, left - p)  # the trailing columns are the right padding first, then input pixels
-        border = (f"{lost} input column(s) (pixels {w - lost}..{w - 1}) and {left - lost} of zero padding"
-                  if lost else f"zero padding only, no input pixel")
-        fix = f" (e.g. P = {p + (s - left) // 2})" if (s - left) % 2 == 0 else ""
+    lost = max(0, left - p)  # the trailing columns are the right padding first, then input pixels
+    if strict and lost:
+        # the smallest padding from P up that leaves only zero padding beyond the last position (P + S - 1 always does)
+        fix = next(q for q in range(p, p + s) if (w + 2 * q - span) % s <= q)
         raise ValueError(
-            f"the filter does not tile the input: W + 2P - F = {w} + 2*{p} - {span} = {padded - span} is not a "
-            f"multiple of S = {s}, so the last {left} column(s) of the padded input lie beyond the filter's last "
-            f"position: {border}; change W, F, P or S{fix}, or drop strict=True to round down as PyTorch does")
+            f"the filter drops input pixels: W + 2P - F = {w} + 2*{p} - {span} = {padded - span} is not a multiple of "
+            f"S = {s}, so the last {left} column(s) of the padded input lie beyond the filter's last position, "
+            f"{lost} input column(s) (pixels {w - lost}..{w - 1})" + (f" and {left - lost} of zero padding" if left > lost else "")
+            + f"; with P = {fix} only zero padding would be dropped, or drop strict=True to round down as PyTorch does")
     return steps + 1
 
 
@@ -99,7 +100,7 @@ VGG16 = [*[("conv", k, 3, 1, 1) for k in (64, 64)], ("pool", 2, 2),
 def from_spec(spec: Sequence[tuple], input_shape: tuple[int, int, int], *, strict: bool = False) -> nn.Sequential:
     """An ``nn.Sequential`` (random weights) for a layer spec and a (C, H, W) input.
 
-    Sizes round down as in PyTorch; ``strict=True`` raises where a layer does not tile its input.
+    Sizes round down as in PyTorch; ``strict=True`` raises where a layer's floor drops input pixels.
     """
     v.flag("strict", strict)
     if isinstance(spec, (str, bytes)) or not isinstance(spec, Sequence):

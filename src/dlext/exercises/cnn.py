@@ -20,7 +20,7 @@ def _conv_vs_fc_params(answer):
 
 @question("cnn.q2", points=2)
 def _output_size(fn):
-    """Output size of a convolution: PyTorch's floor by default, refusing non-tiling filters when strict."""
+    """Output size of a convolution: PyTorch's floor by default; strict refuses a floor that drops input pixels."""
     cases = [(7, 3, 0, 1), (7, 3, 0, 2), (32, 5, 2, 1), (227, 11, 0, 4), (9, 3, 1, 2), (28, 2, 0, 2),
              (7, 3, 0, 3), (224, 11, 0, 4), (224, 7, 3, 2), (112, 3, 1, 2), (10, 4, 0, 4), (64, 4, 1, 2), (5, 5, 0, 1)]
     for w, f, p, s in cases:
@@ -30,13 +30,16 @@ def _output_size(fn):
                f"output_size({w}, {f}, {p}, {s}) should return an int, got {type(got).__name__} {got!r}")
         expect(got == expected, f"output_size({w}, {f}, {p}, {s}) should be {expected}"
                                 f"{' (round down, as PyTorch does)' if conv.dropped_border(w, f, p, s) or (w + 2 * p - f) % s else ''}")
-    for w, f, p, s in [(7, 3, 0, 1), (227, 11, 0, 4), (32, 5, 2, 1)]:
+    for w, f, p, s, why in [(7, 3, 0, 1, "that filter tiles the input"), (227, 11, 0, 4, "that filter tiles the input"),
+                            (32, 5, 2, 1, "that filter tiles the input"),
+                            (224, 7, 3, 2, "the floor drops only zero padding there (ResNet's stem)"),
+                            (112, 3, 1, 2, "the floor drops only zero padding there")]:
         expected = conv.output_size(w, f, p, s)
         expect(fn(w, f, p, s, strict=True) == expected,
-               f"output_size({w}, {f}, {p}, {s}, strict=True) should be {expected}: that filter tiles the input")
-    for w, f, p, s in [(7, 3, 0, 3), (224, 11, 0, 4), (224, 7, 3, 2)]:
+               f"output_size({w}, {f}, {p}, {s}, strict=True) should be {expected}: {why}")
+    for w, f, p, s in [(7, 3, 0, 3), (224, 11, 0, 4), (10, 5, 1, 4)]:
         expect_raises(lambda: fn(w, f, p, s, strict=True), ValueError, f"output_size({w}, {f}, {p}, {s}, strict=True)",
-                      "the filter does not tile the padded input")
+                      "the floor drops input pixels there")
     expect_raises(lambda: fn(3, 5, 0, 1), ValueError, "output_size(3, 5, 0, 1)",
                   "a 5x5 filter does not fit in a 3x3 input, with or without strict")
 
