@@ -202,7 +202,9 @@ def glue_calls(path: Path) -> list[GlueCall]:
 
 
 def calls_for(calls: list[GlueCall], name: str) -> list[GlueCall]:
-    return [c for c in calls if (c.name == name if isinstance(c.name, str) else c.name.fullmatch(name))]
+    """The glue calls that store ``name``: the ones naming it exactly, else f-string names that match it."""
+    exact = [c for c in calls if isinstance(c.name, str) and c.name == name]
+    return exact or [c for c in calls if not isinstance(c.name, str) and c.name.fullmatch(name)]
 
 
 def bound_findings(path: Path) -> list[Finding]:
