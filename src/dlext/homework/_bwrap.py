@@ -6,8 +6,8 @@ kernel allows, its own user namespace; its own session (``--new-session``: no te
 into); and it dies with the judge (``--die-with-parent``). Its file system is built from nothing: the
 system's programs and libraries (``/usr`` and the links to it, a few files of ``/etc``), the Python
 installation and its packages, the course datasets and the ``dlext`` package, all bound read-only, a
-fresh ``/proc`` and a minimal ``/dev``, and a private, size-capped ``tmpfs`` at ``/tmp`` (its working
-folder, ``HOME`` and ``TMPDIR``) that nothing else can read. Nothing else of the machine is there: not
+fresh ``/proc`` and a minimal ``/dev``, and a private, size-capped ``tmpfs`` at ``/tmp`` (holding its
+working folder, ``HOME`` and ``TMPDIR``) that nothing else can read. Nothing else of the machine is there: not
 the grader's folders, other submissions, instructor tests or the repository. The resource limits and
 the seccomp filter (``_sandbox.py``) are still set by the process itself, inside.
 """
@@ -19,7 +19,8 @@ import sys
 from pathlib import Path
 
 PACKAGE_MOUNT = "/opt/dlext-grading"  # where the sandbox sees the folder holding the dlext package
-SCRATCH = "/tmp"  # the submission's private tmpfs: working folder, HOME and TMPDIR
+SCRATCH = "/tmp"  # the submission's private tmpfs
+WORKDIR = "/tmp/grading/submission/work"  # in it: its working folder, HOME and TMPDIR
 ETC = ["ld.so.cache", "ld.so.conf", "ld.so.conf.d", "alternatives", "localtime", "passwd", "group",
        "nsswitch.conf", "fonts", "mime.types", "ssl/certs"]  # what programs read of /etc, no secrets
 
@@ -57,7 +58,7 @@ def command(argv: list[str], package: Path, data_dir: str | None, scratch_bytes:
     args += ["--proc", "/proc", "--dev", "/dev"]
     for device in sorted(glob.glob("/dev/nvidia*")):  # a GPU, where there is one
         args += ["--dev-bind-try", device, device]
-    args += ["--size", str(int(scratch_bytes)), "--tmpfs", SCRATCH, "--chdir", SCRATCH]
+    args += ["--size", str(int(scratch_bytes)), "--tmpfs", SCRATCH, "--dir", WORKDIR, "--chdir", WORKDIR]
     return args + ["--", *argv]
 
 

@@ -77,7 +77,8 @@ def grade_one(job: dict, emit) -> None:
     from dlext.homework import _proxy, evaluate
     torch.manual_seed(0)  # the same random state for every job: grades do not depend on the order
     np.random.seed(0)
-    home = "/tmp" if job["isolation"] == "bwrap" else job["sandbox"]  # as the submission's process sees it
+    from dlext.homework import _bwrap
+    home = _bwrap.WORKDIR if job["isolation"] == "bwrap" else job["sandbox"]  # as the submission's process sees it
     env = {"PATH": os.defpath, "HOME": home, "TMPDIR": home, "LANG": "C.UTF-8",
            "OMP_NUM_THREADS": job["threads"], "MKL_NUM_THREADS": job["threads"],
            "MPLBACKEND": "Agg", "MPLCONFIGDIR": home, "PYTHONDONTWRITEBYTECODE": "1"}
@@ -122,7 +123,7 @@ def grade_one(job: dict, emit) -> None:
         except _proxy.ChildStopped as err:
             emit({"type": "test-error", "message": f"the submission's process stopped again: {err}"})
         finally:
-            child.stop("finished")
+            child.stop("finished", grace=2.0)
             if child in _proxy._ACTIVE:
                 _proxy._ACTIVE.remove(child)
 

@@ -85,21 +85,28 @@ class Child:
 
     # --- the channel ---------------------------------------------------------------------------
 
-    def stop(self, why: str) -> None:
-        """Kill the submission's process (its whole session) and remember why."""
+    def stop(self, why: str, grace: float = 0.0) -> None:
+        """End the submission's process and remember why: closing its channel asks it to exit (within
+        ``grace`` seconds, so that its CPU time is counted where it is waited for), then SIGKILL ends its
+        whole session (and, in the sandbox, bwrap's PID namespace with everything in it)."""
         if not self.stopped:
             self.stopped = why
-        try:
-            os.killpg(self.proc.pid, signal.SIGKILL)
-        except (ProcessLookupError, PermissionError):
-            pass
-        self.proc.wait()
         for fd in (self.read_fd, self.write_fd):
             try:
                 os.close(fd)
             except OSError:
                 pass
         self.read_fd = self.write_fd = -1
+        if grace > 0:
+            try:
+                self.proc.wait(timeout=grace)
+            except subprocess.TimeoutExpired:
+                pass
+        try:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
+        self.proc.wait()
 
     def _receive(self, seconds: float) -> tuple[dict, list]:
         limit = min(time.monotonic() + seconds, self.deadline)
