@@ -195,6 +195,9 @@ def graded(tmp_path_factory, shared_data, sandbox):
     finally:
         tempfile.tempdir = saved
         del os.environ["DLEXT_INSTRUCTOR_SECRET"]
+    # CPU inside the sandboxes: bwrap's init reaps without passing it up, so the judge reads it from /proc
+    cpu += sum(json.loads((base / "out" / "instructor" / f"{p.stem}.json").read_text())["sandboxed_cpu_seconds"]
+               for p in submissions)
     print(f"fixture run: {len(submissions)} submissions, {seconds:.0f} s wall, {cpu:.0f} s CPU")
     expected = {s: p for s, p in EXPECTED.items() if s in {p.stem for p in submissions}}
     return {"rows": rows, "out": base / "out", "base": base, "before": before, "seconds": seconds, "cpu": cpu,
@@ -265,7 +268,7 @@ def test_instructor_tests_are_summarized_for_students(graded):
     failed = [t for t in report["instructor_tests"] if not t["passed"]]
     assert [t["name"] for t in failed] == ["test_accuracy_leaves_the_logits_unchanged"]
     assert "changed the logits" in failed[0]["message"]
-    assert "1 of 3 instructor tests" in _results(graded, "inplace")["tests"][1]["output"]
+    assert "1 of 4 instructor tests" in _results(graded, "inplace")["tests"][1]["output"]
     # infinite_loop's process was ended by its last cell: the instructor tests still ran, in a fresh process
     # (hanging at the end cannot skip them), and q1's passed there
     ran = {t["name"]: t["passed"] for t in _results(graded, "infinite_loop", "instructor")["instructor_tests"]}
@@ -556,19 +559,85 @@ def test_chapter_exercises_follow_the_conventions(chapter):
         assert calls[0][0] == meta["question"] and registered[meta["question"]] == meta["points"], f"cell {i}"
 
 
+SCRIBBLE = '''import numpy as _np
+import torch as _torch
+
+
+def _private(value):
+    if isinstance(value, _torch.Tensor):
+        return value if value.requires_grad else value.detach().clone()
+    if isinstance(value, _np.ndarray):
+        return value.copy()
+    if isinstance(value, (list, tuple)):
+        return type(value)(_private(v) for v in value)
+    if isinstance(value, dict):
+        return {k: _private(v) for k, v in value.items()}
+    return value
+
+
+def _overwrite(value):
+    if isinstance(value, _torch.Tensor) and not value.requires_grad:
+        with _torch.no_grad():
+            value.zero_()
+    elif isinstance(value, _np.ndarray) and value.flags.writeable:
+        value[...] = 0
+    elif isinstance(value, (list, tuple)):
+        for v in value:
+            _overwrite(v)
+    elif isinstance(value, dict):
+        for v in value.values():
+            _overwrite(v)
+
+
+def _scribble(answer):
+    """The answer, each function in it computing on private copies and then zeroing its inputs in place."""
+    if isinstance(answer, tuple):
+        return tuple(_scribble(a) for a in answer)
+    if not callable(answer) or isinstance(answer, type) or isinstance(answer, _torch.nn.Module):
+        return answer
+
+    def scribbling(*args, **kwargs):
+        result = answer(*_private(args), **_private(kwargs))
+        _overwrite((args, kwargs))
+        return result
+
+    return scribbling
+'''
+
+
+def _scribbled(chapter: Path):
+    """The master notebook with every answer wrapped by ``_scribble``: right answers, inputs then overwritten."""
+    nb = nbformat.read(chapter, as_version=4)
+    for cell in nb.cells:
+        if cell.cell_type == "code" and "check" in cell.metadata.get("tags", []):
+            before = check_calls(cell.source)
+            cell.source = re.sub(r'check\(("[a-z_0-9.]+"), (.+)\)\s*$', r"check(\1, _scribble(\2))", cell.source)
+            assert [(q, f"_scribble({e})") for q, e in before] == check_calls(cell.source), cell.source
+    setup = next(i for i, c in enumerate(nb.cells) if "setup" in c.metadata.get("tags", []))
+    nb.cells.insert(setup + 1, nbformat.v4.new_code_cell(SCRIBBLE, metadata={"tags": ["setup"]}))
+    return nb
+
+
 @pytest.mark.parametrize("chapter", CHAPTERS, ids=[p.stem for p in CHAPTERS])
 def test_chapter_master_grades_full_and_student_zero(chapter, tmp_path, shared_data, sandbox):
+    """The master gets full marks, the released student version zero, and the master's answers still get full
+    marks when they overwrite their inputs in place after answering: no check reads its inputs after the call
+    (where an input's overwrite could pass it) but to refuse the change itself."""
     (tmp_path / "subs").mkdir()
     (tmp_path / "subs" / "master.ipynb").write_bytes(chapter.read_bytes())
     release([chapter], tmp_path / "student")[0].rename(tmp_path / "subs" / "student.ipynb")
+    nbformat.write(_scribbled(chapter), tmp_path / "subs" / "scribbled.ipynb")
     rows = grade(sorted((tmp_path / "subs").glob("*.ipynb")), tmp_path / "out", timeout=120, jobs=2, released=chapter)
     nb = nbformat.read(chapter, as_version=4)
     topics = {q.split(".")[0] for c in nb.cells if c.cell_type == "code" for q, _ in check_calls(c.source)}
     registered = sorted(q.qid for t in topics for q in questions(t))
-    results = json.loads((tmp_path / "out" / "master.json").read_text())
+    results = {s: json.loads((tmp_path / "out" / f"{s}.json").read_text()) for s in ("master", "scribbled")}
+    messages = {t["name"].split(":")[0]: t["output"] for t in results["scribbled"]["tests"]}
     for row in rows:
         if row["student"] == "master":
-            assert row["points"] == row["max_points"], (row, results)
+            assert row["points"] == row["max_points"], (row, results["master"])
+        elif row["student"] == "scribbled":
+            assert row["points"] == row["max_points"] or "in place" in messages[row["question"]], (row, messages)
         else:
             assert row["points"] == 0, row
     assert sorted(r["question"] for r in rows if r["student"] == "master") == registered

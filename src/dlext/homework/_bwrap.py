@@ -21,6 +21,7 @@ from pathlib import Path
 PACKAGE_MOUNT = "/opt/dlext-grading"  # where the sandbox sees the folder holding the dlext package
 SCRATCH = "/tmp"  # the submission's private tmpfs
 WORKDIR = "/tmp/grading/submission/work"  # in it: its working folder, HOME and TMPDIR
+SHM_BYTES = 16 * 2**20  # the size of its /dev/shm
 ETC = ["ld.so.cache", "ld.so.conf", "ld.so.conf.d", "alternatives", "localtime", "passwd", "group",
        "nsswitch.conf", "fonts", "mime.types", "ssl/certs"]  # what programs read of /etc, no secrets
 
@@ -58,7 +59,10 @@ def command(argv: list[str], package: Path, data_dir: str | None, scratch_bytes:
     args += ["--proc", "/proc", "--dev", "/dev"]
     for device in sorted(glob.glob("/dev/nvidia*")):  # a GPU, where there is one
         args += ["--dev-bind-try", device, device]
-    args += ["--size", str(int(scratch_bytes)), "--tmpfs", SCRATCH, "--dir", WORKDIR, "--chdir", WORKDIR]
+    args += ["--size", str(int(scratch_bytes)), "--tmpfs", SCRATCH, "--dir", WORKDIR]
+    args += ["--size", str(SHM_BYTES), "--tmpfs", "/dev/shm"]  # POSIX shared memory (semaphores), capped too
+    # bwrap's own root and /dev are tmpfs without a size limit: read-only, only the capped scratch is writable
+    args += ["--remount-ro", "/dev", "--remount-ro", "/", "--chdir", WORKDIR]
     return args + ["--", *argv]
 
 

@@ -72,7 +72,7 @@ class Child:
                                      start_new_session=True, close_fds=True)
         os.close(child_read)
         os.close(child_write)
-        self.read_fd, self.write_fd = parent_read, parent_write
+        self.read_fd, self.write_fd, self.cpu = parent_read, parent_write, 0.0
         os.set_blocking(parent_write, False)  # writes wait in select, with a deadline, never in write()
         self.stopped = ""
         try:
@@ -85,12 +85,29 @@ class Child:
 
     # --- the channel ---------------------------------------------------------------------------
 
+    def cpu_seconds(self) -> float:
+        """CPU time (user + system) used so far by the process tree under this child's process, read from
+        /proc: bwrap's init inside the sandbox reaps without passing the time up, so it is counted here."""
+        total, stack = 0, [self.proc.pid]
+        while stack:
+            pid = stack.pop()
+            try:
+                fields = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()
+                total += int(fields[11]) + int(fields[12])  # utime, stime (fields 14 and 15)
+                for task in os.listdir(f"/proc/{pid}/task"):
+                    stack += [int(c) for c in open(f"/proc/{pid}/task/{task}/children").read().split()]
+            except (OSError, ValueError, IndexError):
+                continue
+        return total / os.sysconf("SC_CLK_TCK")
+
     def stop(self, why: str, grace: float = 0.0) -> None:
         """End the submission's process and remember why: closing its channel asks it to exit (within
         ``grace`` seconds, so that its CPU time is counted where it is waited for), then SIGKILL ends its
         whole session (and, in the sandbox, bwrap's PID namespace with everything in it)."""
         if not self.stopped:
             self.stopped = why
+        if self.proc.poll() is None:
+            self.cpu = self.cpu_seconds()
         for fd in (self.read_fd, self.write_fd):
             try:
                 os.close(fd)

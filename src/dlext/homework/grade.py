@@ -260,7 +260,7 @@ def _csv_cell(value):
     return value
 
 
-_JUDGE_MAIN = ("import json, sys; sys.path[:0] = json.loads(sys.argv[1]); "
+_JUDGE_MAIN = ("import json, sys; sys.dont_write_bytecode = True; sys.path[:0] = json.loads(sys.argv[1]); "
                "from dlext.homework._judge import main; main(int(sys.argv[2]))")
 
 
@@ -424,7 +424,8 @@ def instructor_report(records: list[dict]) -> dict:
               for t in records if t["type"] == "test" and t.get("qid") is None]
     notes += [f"sandbox: {p}" for r in records if r["type"] == "child" for p in r.get("problems", [])]
     tests = [{k: t.get(k) for k in ("qid", "name", "passed", "message")} for t in records if t["type"] == "test"]
-    return {"instructor_tests": tests, "notes": notes}
+    cpu = sum(r["seconds"] for r in records if r["type"] == "cpu" and isinstance(r.get("seconds"), (int, float)))
+    return {"instructor_tests": tests, "notes": notes, "sandboxed_cpu_seconds": cpu}
 
 
 SANDBOX = ("bubblewrap sandbox: own PID, network (none), IPC, UTS, cgroup and user namespaces; read-only "
