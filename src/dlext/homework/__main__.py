@@ -31,7 +31,7 @@ def main(argv: list[str] | None = None) -> int:
                      help="memory limit of each submission's process (RLIMIT_DATA; default 4096 MB)")
     gra.add_argument("--disk", type=int, default=256, metavar="MB",
                      help="size of each submission's private scratch folder (a tmpfs; default 256 MB)")
-    gra.add_argument("--released", type=Path, metavar="NOTEBOOK",
+    gra.add_argument("--released", "--notebook", type=Path, metavar="NOTEBOOK",
                      help="the notebook handed out: its check calls name the topics graded")
     gra.add_argument("--questions", metavar="TOPIC[,TOPIC...]",
                      help="topics (cnn) or question ids (cnn.q2) to grade, comma-separated")
