@@ -429,8 +429,8 @@ def instructor_report(records: list[dict]) -> dict:
 
 
 SANDBOX = ("bubblewrap sandbox: own PID, network (none), IPC, UTS, cgroup and user namespaces; read-only "
-           "system, Python and dlext; a private {disk} MB tmpfs as its only writable folder; its own session; "
-           "then resource limits and the seccomp filter inside")
+           "system, Python and dlext; a private {disk} MB tmpfs (and a 16 MB /dev/shm) its only writable folders; "
+           "its own session; then resource limits and the seccomp filter inside")
 NO_SANDBOX = ("NONE (--unsafe-no-sandbox): the submission ran as this user, with resource limits, the seccomp "
               "filter and an audit-hook file guard only; it could read and, through C code, write "
               "whatever this user can")
