@@ -16,18 +16,21 @@ def _midpoint_norm(answer):
 def _slerp(fn):
     """Spherical interpolation between two noise vectors."""
     e0, e1 = torch.tensor([1.0, 0.0]), torch.tensor([0.0, 1.0])
-    mid = fn(e0, e1, 0.5)
+    mid = fn(e0.clone(), e1.clone(), 0.5)
     expect(isinstance(mid, torch.Tensor) and mid.shape == (2,), "slerp(z0, z1, t) should return a tensor shaped like z0")
     expect(torch.allclose(mid, torch.tensor([1.0, 1.0]) / math.sqrt(2), atol=1e-5),
            "slerp of two orthogonal unit vectors at t = 0.5 should be their normalised sum")
     gen = torch.Generator().manual_seed(0)
     z0, z1 = torch.randn(64, generator=gen), torch.randn(64, generator=gen)
-    expect(torch.allclose(fn(z0, z1, 0.0), z0, atol=1e-5) and torch.allclose(fn(z0, z1, 1.0), z1, atol=1e-5),
+    # every call gets private copies: the expected values come from the check's own z0 and z1
+    expect(torch.allclose(fn(z0.clone(), z1.clone(), 0.0), z0, atol=1e-5)
+           and torch.allclose(fn(z0.clone(), z1.clone(), 1.0), z1, atol=1e-5),
            "slerp should return z0 at t = 0 and z1 at t = 1")
     omega = torch.arccos((z0 / z0.norm()) @ (z1 / z1.norm()))
     for t in (0.25, 0.6):
         expected = (torch.sin((1 - t) * omega) * z0 + torch.sin(t * omega) * z1) / torch.sin(omega)
-        expect(torch.allclose(fn(z0, z1, t), expected, atol=1e-4), f"slerp of two random 64-D vectors at t = {t} is off")
+        expect(torch.allclose(fn(z0.clone(), z1.clone(), t), expected, atol=1e-4),
+               f"slerp of two random 64-D vectors at t = {t} is off")
 
 
 @question("cgan.q3", points=2)

@@ -17,15 +17,15 @@ def _accuracy_from_logits(fn):
     """Accuracy from a batch of logits and labels."""
     logits = torch.tensor([[2.0, 1.0, 0.0], [0.0, 3.0, 1.0], [0.5, 0.1, 0.9], [1.0, 0.0, 0.0]])
     y = torch.tensor([0, 1, 0, 2])
-    got = fn(logits, y)
+    got = fn(logits.clone(), y.clone())  # private copies: what the function does to them changes nothing here
     expect(isinstance(got, float), f"accuracy_from_logits should return a Python float, got {type(got).__name__}")
     expect_close(got, 0.5, "accuracy_from_logits on 4 examples with 2 right")
     gen = torch.Generator().manual_seed(1)
     logits = torch.randn(1000, 10, generator=gen)
     y = torch.randint(0, 10, (1000,), generator=gen)
-    expect_close(fn(logits, y), (logits.argmax(1) == y).float().mean().item(),
-                 "accuracy_from_logits on 1,000 random examples")
-    expect_close(fn(logits, logits.argmax(1)), 1.0, "accuracy_from_logits when every prediction is right")
+    expected = (logits.argmax(1) == y).float().mean().item()  # before the call, from the check's own tensors
+    expect_close(fn(logits.clone(), y.clone()), expected, "accuracy_from_logits on 1,000 random examples")
+    expect_close(fn(logits.clone(), logits.argmax(1)), 1.0, "accuracy_from_logits when every prediction is right")
 
 
 def _nearest_mean_reference(X_train, y_train, X_test, y_test) -> float:
@@ -47,7 +47,8 @@ def _nearest_mean(answer):
     X, y = data.load_mnist(train=False)
     for n_train in (5000, 2000):  # two splits of the MNIST test set, so a memorised number does not pass
         X_train, y_train, X_test, y_test = X[:n_train], y[:n_train], X[n_train:], y[n_train:]
-        expect_close(fn(X_train, y_train, X_test, y_test), _nearest_mean_reference(X_train, y_train, X_test, y_test),
+        expected = _nearest_mean_reference(X_train, y_train, X_test, y_test)  # before the call, on the check's data
+        expect_close(fn(X_train.clone(), y_train.clone(), X_test.clone(), y_test.clone()), expected,
                      f"nearest_mean_accuracy on a {n_train:,}/{10_000 - n_train:,} split of the MNIST test set",
                      rtol=1e-4, reveal=False)
     if interpretation is not None:

@@ -31,17 +31,19 @@ def _kl_bernoulli(fn):
     gen = torch.Generator().manual_seed(2)
     a = torch.rand(7, 3, generator=gen, dtype=torch.float64)
     b = torch.rand(7, 3, generator=gen, dtype=torch.float64)
-    got = fn(a, b)
+    # the expected values first, from the check's own tensors; the function gets private copies
+    expected = kl.kl_divergence(torch.stack([a, 1 - a], -1), torch.stack([b, 1 - b], -1))
+    reverse = kl.kl_divergence(torch.stack([b, 1 - b], -1), torch.stack([a, 1 - a], -1))
+    got = fn(a.clone(), b.clone())
     expect(isinstance(got, torch.Tensor), f"kl_bernoulli should return a tensor, got {type(got).__name__}")
     expect(got.shape == a.shape, f"kl_bernoulli should keep the shape {tuple(a.shape)}, got {tuple(got.shape)}")
-    expected = kl.kl_divergence(torch.stack([a, 1 - a], -1), torch.stack([b, 1 - b], -1))
     expect(torch.allclose(got, expected, rtol=1e-6, atol=1e-12),
            "kl_bernoulli(a, b) does not match KL(Bernoulli(a) || Bernoulli(b)) on random a, b in (0, 1)")
-    expect(torch.allclose(fn(b, a), kl.kl_divergence(torch.stack([b, 1 - b], -1), torch.stack([a, 1 - a], -1)),
-                          rtol=1e-6, atol=1e-12), "kl_bernoulli(b, a) is not right: KL is not symmetric")
+    expect(torch.allclose(fn(b.clone(), a.clone()), reverse, rtol=1e-6, atol=1e-12),
+           "kl_bernoulli(b, a) is not right: KL is not symmetric")
     edge_a = torch.tensor([0.0, 1.0, 1.0, 0.0, 0.5, 0.5, 1.0], dtype=torch.float64)
     edge_b = torch.tensor([0.3, 0.3, 1.0, 0.0, 0.0, 1.0, 0.0], dtype=torch.float64)
-    got = fn(edge_a, edge_b)
+    got = fn(edge_a.clone(), edge_b.clone())
     expect(isinstance(got, torch.Tensor) and got.shape == edge_a.shape, "kl_bernoulli should return one value per pair")
     expect(not torch.isnan(got).any(), f"kl_bernoulli returned NaN for a or b equal to 0 or 1: {got.tolist()} "
            "(remember 0 log 0 = 0)")
@@ -68,7 +70,7 @@ def _fit_gaussian(answer):
     x = torch.linspace(-10, 10, 2001, dtype=torch.float64)
 
     def fit(log_p, direction, mu0, sigma0):
-        out = fn(x, log_p, direction, mu0, sigma0)
+        out = fn(x.clone(), log_p.clone(), direction, mu0, sigma0)  # private copies of the grid and density
         if not (isinstance(out, tuple) and len(out) == 2):
             raise CheckFailure(f"fit_gaussian should return a pair (mu, sigma), got {out!r}")
         return float(out[0]), float(out[1])

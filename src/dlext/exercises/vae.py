@@ -22,14 +22,16 @@ def _reparameterize(fn):
         mu = torch.randn(shape, generator=g, requires_grad=True)
         logvar = torch.randn(shape, generator=g, requires_grad=True)
         eps = torch.randn(shape, generator=g)
-        z = fn(mu, logvar, eps)
+        expected = (mu + torch.exp(0.5 * logvar) * eps).detach()  # before the call; the function gets a copy of eps
+        dz_dlogvar = (0.5 * torch.exp(0.5 * logvar) * eps).detach()
+        z = fn(mu, logvar, eps.clone())
         expect(isinstance(z, torch.Tensor) and z.shape == mu.shape, f"reparameterize should return a tensor of shape {shape}")
-        expect(torch.allclose(z, mu + torch.exp(0.5 * logvar) * eps, atol=1e-6),
+        expect(torch.allclose(z, expected, atol=1e-6),
                "z should be mu + sigma * eps with sigma = exp(logvar / 2) (the standard deviation, not the variance)")
         expect(z.requires_grad, "z should stay connected to mu and logvar so gradients reach the encoder")
         z.sum().backward()
         expect(torch.allclose(mu.grad, torch.ones_like(mu)), "dz/dmu should be 1")
-        expect(torch.allclose(logvar.grad, 0.5 * torch.exp(0.5 * logvar) * eps, atol=1e-6), "dz/dlogvar should be sigma * eps / 2")
+        expect(torch.allclose(logvar.grad, dz_dlogvar, atol=1e-6), "dz/dlogvar should be sigma * eps / 2")
 
 
 @question("vae.q3", points=3)
@@ -41,7 +43,7 @@ def _monte_carlo_kl(answer):
     for mu, logvar in [([0.0, 0.0], [0.0, 0.0]), ([1.0, -0.5], [0.3, -1.0]), ([2.0, 0.0, 1.0], [-2.0, 0.5, 0.0])]:
         mu, logvar = torch.tensor(mu), torch.tensor(logvar)
         exact = float(kl.kl_to_standard_normal(mu, logvar))
-        estimates = [float(fn(mu, logvar, 20_000, torch.Generator().manual_seed(s))) for s in range(3)]
+        estimates = [float(fn(mu.clone(), logvar.clone(), 20_000, torch.Generator().manual_seed(s))) for s in range(3)]
         # 20,000 samples: the standard error is below 0.03 nats for these small KLs, so 0.1 is > 3 SE
         for est in estimates:
             expect(abs(est - exact) < 0.1, f"mc_kl(mu={mu.tolist()}, logvar={logvar.tolist()}, 20000) = {est:.3f}, "
@@ -51,7 +53,8 @@ def _monte_carlo_kl(answer):
             # n = 10: unbiased but noisy. One estimate's spread is about 0.41 and 0.46 nats for these two
             # Gaussians (measured over 400 seeds), so the mean of 400 estimates has a standard error of
             # about 0.023: 0.1 is > 4 standard errors; the spread itself is known to within about 0.02.
-            small = torch.tensor([float(fn(mu, logvar, 10, torch.Generator().manual_seed(1000 + s))) for s in range(400)])
+            small = torch.tensor([float(fn(mu.clone(), logvar.clone(), 10, torch.Generator().manual_seed(1000 + s)))
+                                  for s in range(400)])
             expect(abs(small.mean().item() - exact) < 0.1,
                    f"the mean of 400 estimates with n=10 is {small.mean().item():.3f}, but the closed form gives "
                    f"{exact:.3f}: the estimator should be unbiased for any n")

@@ -22,15 +22,16 @@ def _mass_share(fn):
     """Share of absolute saliency mass inside a mask, per map."""
     s = torch.tensor([[[1.0, -1.0], [0.0, 2.0]], [[0.0, 0.0], [0.0, 0.0]]])  # (2, 2, 2)
     mask = torch.tensor([[True, False], [False, False]])
-    got = fn(s, mask)
+    got = fn(s.clone(), mask.clone())  # private copies: what the function does to them changes nothing here
     expect(isinstance(got, torch.Tensor) and got.shape == (2,), f"mass_share should return a tensor of shape (2,), got {getattr(got, 'shape', type(got).__name__)}")
     expect(torch.allclose(got, torch.tensor([0.25, 0.0])),
            "for the maps [[1, -1], [0, 2]] and all zeros with the top-left pixel masked, the shares should be 0.25 and 0")
     gen = torch.Generator().manual_seed(1)
     s = torch.randn(5, 6, 7, generator=gen)
     mask = torch.rand(6, 7, generator=gen) < 0.3
-    got = fn(s, mask)
-    expect(torch.allclose(torch.as_tensor(got, dtype=torch.float32), _reference_share(s, mask), atol=1e-6),
+    expected = _reference_share(s, mask)  # before the call, from the check's own tensors
+    got = fn(s.clone(), mask.clone())
+    expect(torch.allclose(torch.as_tensor(got, dtype=torch.float32), expected, atol=1e-6),
            "shares of random maps (with negative values: use the absolute saliency) are not right yet")
 
 

@@ -96,8 +96,18 @@ def lookup(qid: str) -> Question:
     return _REGISTRY[qid]
 
 
+MESSAGE_LIMIT = 1000  # characters of a check's message (one quoting a 20 MB answer is cut)
+
+
 def evaluate(qid: str, answer: Any) -> Result:
     """Check ``answer`` against question ``qid`` without printing anything."""
+    result = _evaluate(qid, answer)
+    if len(result.message) > MESSAGE_LIMIT:
+        return Result(qid, result.points, result.max_points, result.message[:MESSAGE_LIMIT] + " [...]")
+    return result
+
+
+def _evaluate(qid: str, answer: Any) -> Result:
     q = lookup(qid)
     if answer is Ellipsis:
         return Result(qid, 0.0, q.points, "not answered yet (replace the ... with your answer)")

@@ -1,7 +1,8 @@
 """``python -m dlext.homework release|grade``: student versions of chapters, and grading of submissions.
 
     python -m dlext.homework release book/03_cnn.ipynb --out student/
-    python -m dlext.homework grade submissions/*.ipynb --out grades/ [--tests hidden_tests/] [--timeout 60] [--jobs 2]
+    python -m dlext.homework grade submissions/ --out grades/ --released student/03_cnn.ipynb [--tests hidden_tests/]
+        [--timeout 60] [--jobs 2]
 """
 import argparse
 import sys
@@ -28,13 +29,24 @@ def main(argv: list[str] | None = None) -> int:
     gra.add_argument("--jobs", type=int, default=1, help="submissions graded at once (default 1)")
     gra.add_argument("--memory", type=int, default=4096, metavar="MB",
                      help="memory limit of each submission's process (RLIMIT_DATA; default 4096 MB)")
+    gra.add_argument("--disk", type=int, default=256, metavar="MB",
+                     help="size of each submission's private scratch folder (a tmpfs; default 256 MB)")
+    gra.add_argument("--released", "--notebook", type=Path, metavar="NOTEBOOK",
+                     help="the notebook handed out: its check calls name the topics graded")
+    gra.add_argument("--questions", metavar="TOPIC[,TOPIC...]",
+                     help="topics (cnn) or question ids (cnn.q2) to grade, comma-separated")
+    gra.add_argument("--unsafe-no-sandbox", action="store_true",
+                     help="grade without the bubblewrap sandbox (only for submissions you trust)")
     args = parser.parse_args(argv)
     try:
         if args.command == "release":
             for path in release(args.notebooks, args.out):
                 print(f"wrote {path}")
             return 0
-        rows = grade(args.submissions, args.out, args.tests, args.timeout, args.total_timeout, args.jobs, args.memory)
+        names = [n.strip() for n in args.questions.split(",") if n.strip()] if args.questions else None
+        rows = grade(args.submissions, args.out, args.tests, args.timeout, args.total_timeout, args.jobs, args.memory,
+                     released=args.released, questions=names, unsafe_no_sandbox=args.unsafe_no_sandbox,
+                     disk_mb=args.disk)
     except (ReleaseError, ValueError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
@@ -42,7 +54,9 @@ def main(argv: list[str] | None = None) -> int:
     for student in students:
         mine = [r for r in rows if r["student"] == student]
         print(f"{student}: {sum(r['points'] for r in mine):g}/{sum(r['max_points'] for r in mine):g}")
-    print(f"wrote {args.out / 'grades.csv'}, {len(students)} JSON results and {args.out / 'instructor'}/")
+    print((args.out / "grading.log").read_text(encoding="utf-8"), end="")
+    print(f"wrote {args.out / 'grades.csv'}, {len(students)} JSON results, {args.out / 'instructor'}/ "
+          f"and {args.out / 'grading.log'}")
     return 0
 
 

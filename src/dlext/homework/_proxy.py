@@ -8,7 +8,9 @@ Remotes). A Remote compares equal only to itself and converts to nothing, so a f
 
 * plain data, NumPy arrays and torch tensors by value (tensors and arrays the child changed in place
   are copied back into the caller's, so "does it modify its input?" can be tested);
-* the global torch and NumPy random states (sent before, brought back after: seeding here seeds there);
+* the global torch and NumPy random states, one way: sent before each call (seeding here seeds there),
+  never brought back. The judge's generators are its own: after each call they step forward by one draw
+  of their own, so a submission that reseeds itself cannot make the judge's next random case repeat;
 * ``torch.Generator`` arguments by state (the caller's generator advances as if used here);
 * gradients: when grad mode is on and an argument requires grad, the call is one autograd node here
   whose backward asks the child for the gradients of its inputs.
@@ -70,29 +72,58 @@ class Child:
                                      start_new_session=True, close_fds=True)
         os.close(child_read)
         os.close(child_write)
-        self.read_fd, self.write_fd = parent_read, parent_write
+        self.read_fd, self.write_fd, self.cpu = parent_read, parent_write, 0.0
+        os.set_blocking(parent_write, False)  # writes wait in select, with a deadline, never in write()
         self.stopped = ""
-        _wire.write_frame(self.write_fd, config)
+        try:
+            _wire.write_frame(self.write_fd, config, deadline=min(time.monotonic() + max(timeout, 60), deadline))
+        except (OSError, TimeoutError):
+            self.stop("the submission's process did not start")
+            raise ChildStopped(self.stopped) from None
         hello, _ = self._receive(max(timeout, 60))
         self.problems = hello.get("problems", []) if hello.get("ready") else ["the submission process did not start"]
 
     # --- the channel ---------------------------------------------------------------------------
 
-    def stop(self, why: str) -> None:
-        """Kill the submission's process (its whole session) and remember why."""
+    def cpu_seconds(self) -> float:
+        """CPU time (user + system) used so far by the process tree under this child's process, read from
+        /proc: bwrap's init inside the sandbox reaps without passing the time up, so it is counted here."""
+        total, stack = 0, [self.proc.pid]
+        while stack:
+            pid = stack.pop()
+            try:
+                fields = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()
+                total += int(fields[11]) + int(fields[12])  # utime, stime (fields 14 and 15)
+                for task in os.listdir(f"/proc/{pid}/task"):
+                    stack += [int(c) for c in open(f"/proc/{pid}/task/{task}/children").read().split()]
+            except (OSError, ValueError, IndexError):
+                continue
+        return total / os.sysconf("SC_CLK_TCK")
+
+    def stop(self, why: str, grace: float = 0.0) -> None:
+        """End the submission's process and remember why: closing its channel asks it to exit (within
+        ``grace`` seconds, so that its CPU time is counted where it is waited for), then SIGKILL ends its
+        whole session (and, in the sandbox, bwrap's PID namespace with everything in it)."""
         if not self.stopped:
             self.stopped = why
-        try:
-            os.killpg(self.proc.pid, signal.SIGKILL)
-        except (ProcessLookupError, PermissionError):
-            pass
-        self.proc.wait()
+        if self.proc.poll() is None:
+            self.cpu = self.cpu_seconds()
         for fd in (self.read_fd, self.write_fd):
             try:
                 os.close(fd)
             except OSError:
                 pass
         self.read_fd = self.write_fd = -1
+        if grace > 0:
+            try:
+                self.proc.wait(timeout=grace)
+            except subprocess.TimeoutExpired:
+                pass
+        try:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
+        self.proc.wait()
 
     def _receive(self, seconds: float) -> tuple[dict, list]:
         limit = min(time.monotonic() + seconds, self.deadline)
@@ -107,7 +138,10 @@ class Child:
             if ready:
                 break
         try:
-            return _wire.read_frame(self.read_fd)
+            return _wire.read_frame(self.read_fd, deadline=limit)
+        except TimeoutError:
+            self.stop("the submission's process stopped in the middle of a message and was ended")
+            raise ChildStopped(self.stopped) from None
         except (EOFError, _wire.WireError, OSError) as err:
             code = self.proc.poll()
             why = f"the submission's process ended (exit code {code})" if isinstance(err, EOFError) else \
@@ -121,7 +155,11 @@ class Child:
             raise ChildStopped(self.stopped)
         nonce = secrets.token_hex(16)
         try:
-            _wire.write_frame(self.write_fd, {"op": op, "nonce": nonce, **fields}, list(buffers))
+            _wire.write_frame(self.write_fd, {"op": op, "nonce": nonce, **fields}, list(buffers),
+                              deadline=min(time.monotonic() + self.timeout + 5, self.deadline))
+        except TimeoutError:
+            self.stop("the submission's process stopped reading its requests and was ended")
+            raise ChildStopped(self.stopped) from None
         except OSError:
             self.stop(f"the submission's process ended (exit code {self.proc.poll()})")
             raise ChildStopped(self.stopped) from None
@@ -190,14 +228,10 @@ class Child:
         header, out = self.request(op, buffers=bufs + rng_bufs, target=target, args=args_node, kwargs=kwargs_node,
                                    rng=rng, grad=grad, grad_enabled=torch.is_grad_enabled(), **fields)
         result = self.decode(header.get("result"), out, grad=grad)
-        if not isinstance(result, dict) or set(result) != {"value", "changed", "rng"}:
+        if not isinstance(result, dict) or set(result) != {"value", "changed"}:
             raise _wire.WireError("malformed call result")
-        state = result["rng"]
-        try:
-            torch.set_rng_state(state["torch"])
-            np.random.set_state(("MT19937", state["numpy"][1], *state["numpy"][2:]))
-        except Exception as err:  # noqa: BLE001 - a forged state: refuse it
-            raise _wire.WireError(f"bad random state ({err})") from None
+        torch.randint(2, (1,))  # the judge's own generators step on, whatever the submission did with its own
+        np.random.randint(2)
         _write_back(_wire.flat_arrays((args, kwargs)), result["changed"])
         return result["value"], header.get("graph")
 

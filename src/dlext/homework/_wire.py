@@ -10,8 +10,10 @@ only those types from a whitelist of dtypes: nothing a submission sends can run 
 import json
 import math
 import os
+import select
 import struct
 import sys
+import time
 from typing import Any, Callable
 
 import numpy as np
@@ -140,11 +142,15 @@ class Decoder:
                  grad: bool = False):
         self.buffers, self.handle, self.grad = buffers, handle, grad
         self.device = device or (lambda name: "cpu")
+        self.used = set()  # buffer indices already decoded: each may be named once
 
     def _bytes(self, ref) -> bytes:
         if not (isinstance(ref, list) and len(ref) == 2 and all(type(x) is int for x in ref)
                 and 0 <= ref[0] < len(self.buffers) and len(self.buffers[ref[0]]) == ref[1]):
             raise WireError("bad buffer reference")
+        if ref[0] in self.used:  # an encoder gives every array its own buffer: naming one twice is forged
+            raise WireError("a buffer is named more than once")
+        self.used.add(ref[0])
         return self.buffers[ref[0]]
 
     def _array(self, node: dict) -> np.ndarray:
@@ -243,24 +249,48 @@ def _list(value) -> list:
     return value
 
 
-def write_frame(fd: int, header: dict, buffers: list[bytes] = ()) -> None:
-    """Send one frame: the JSON header (with the buffer sizes) and the buffers, on file descriptor ``fd``."""
+def write_frame(fd: int, header: dict, buffers: list[bytes] = (), deadline: float | None = None) -> None:
+    """Send one frame: the JSON header (with the buffer sizes) and the buffers, on file descriptor ``fd``.
+
+    With a ``deadline`` (``time.monotonic()`` seconds; ``fd`` then should be non-blocking) a reader that
+    stops reading raises TimeoutError instead of blocking the writer."""
     head = json.dumps({**header, "_sizes": [len(b) for b in buffers]}, allow_nan=False).encode()
-    _write_all(fd, _HEADER.pack(len(head)) + head)
+    _write_all(fd, _HEADER.pack(len(head)) + head, deadline)
     for b in buffers:
-        _write_all(fd, b)
+        _write_all(fd, b, deadline)
 
 
-def _write_all(fd: int, data: bytes) -> None:
+def _wait(fd: int, deadline: float | None, write: bool) -> None:
+    """Wait until ``fd`` is ready, or raise TimeoutError at ``deadline`` (no deadline: return at once)."""
+    if deadline is None:
+        return
+    while True:
+        left = deadline - time.monotonic()
+        if left <= 0:
+            raise TimeoutError("the other side stopped in the middle of a message")
+        ready = select.select([], [fd], [], left)[1] if write else select.select([fd], [], [], left)[0]
+        if ready:
+            return
+
+
+def _write_all(fd: int, data: bytes, deadline: float | None = None) -> None:
     view = memoryview(data)
     while view:
-        view = view[os.write(fd, view):]
+        _wait(fd, deadline, write=True)
+        try:
+            view = view[os.write(fd, view[:1 << 20]):]
+        except BlockingIOError:
+            continue
 
 
-def _read_exact(fd: int, n: int) -> bytes:
+def _read_exact(fd: int, n: int, deadline: float | None = None) -> bytes:
     chunks, left = [], n
     while left:
-        chunk = os.read(fd, min(left, 1 << 20))
+        _wait(fd, deadline, write=False)
+        try:
+            chunk = os.read(fd, min(left, 1 << 20))
+        except BlockingIOError:
+            continue
         if not chunk:
             raise EOFError("the other side closed the channel")
         chunks.append(chunk)
@@ -268,19 +298,20 @@ def _read_exact(fd: int, n: int) -> bytes:
     return b"".join(chunks)
 
 
-def read_frame(fd: int, limit: int = MAX_FRAME) -> tuple[dict, list[bytes]]:
-    """Receive one frame from ``fd``: ``(header, buffers)``; WireError if it is malformed or too big."""
-    (n,) = _HEADER.unpack(_read_exact(fd, _HEADER.size))
+def read_frame(fd: int, limit: int = MAX_FRAME, deadline: float | None = None) -> tuple[dict, list[bytes]]:
+    """Receive one frame from ``fd``: ``(header, buffers)``; WireError if it is malformed or too big,
+    TimeoutError if it is not complete by ``deadline`` (``time.monotonic()`` seconds)."""
+    (n,) = _HEADER.unpack(_read_exact(fd, _HEADER.size, deadline))
     if n > 1 << 26:
         raise WireError(f"a message header of {n} bytes is too big")
     try:
-        header = json.loads(_read_exact(fd, n))
+        header = json.loads(_read_exact(fd, n, deadline))
     except (ValueError, UnicodeDecodeError) as err:
         raise WireError(f"a message header is not JSON ({err})") from None
     sizes = header.pop("_sizes", None) if isinstance(header, dict) else None
     if not (isinstance(sizes, list) and all(type(s) is int and s >= 0 for s in sizes) and sum(sizes) <= limit):
         raise WireError("a message announces buffers that are missing or too big")
-    return header, [_read_exact(fd, s) for s in sizes]
+    return header, [_read_exact(fd, s, deadline) for s in sizes]
 
 
 def flat_arrays(value: Any, out: list | None = None) -> list:
