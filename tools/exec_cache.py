@@ -287,7 +287,14 @@ def run_of(env, docname: str) -> dict | None:
     return NbMetadataCollector.get_doc_data(env).get(docname, {}).get(RUN_KEY)
 
 
+def _partial_book(app, config) -> None:
+    """A partial book (tools/build_book.py --chapters): links to the chapters it leaves out are not warnings."""
+    if os.environ.get("DLEXT_PARTIAL_BOOK") == "1":
+        config.suppress_warnings = [*config.suppress_warnings, "myst.xref_missing"]
+
+
 def setup(app):
+    app.connect("config-inited", _partial_book)
     _patch_cache_key()
     _patch_client()
     app.connect("source-read", _source_read)
