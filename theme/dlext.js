@@ -14,8 +14,27 @@
       }
     });
   }
+  // A box that scrolls sideways (a wide equation or output on a phone) must take the keyboard focus, or a
+  // keyboard user cannot scroll it. The theme does this for code blocks and tables; do it for the rest.
+  var SCROLLERS = ".bd-article div.math, .bd-article mjx-container[display='true'], .bd-article .cell_output .output, " +
+                  ".bd-article .jupyter-widgets";
+  function focusScrollers() {
+    document.querySelectorAll(SCROLLERS).forEach(function (el) {
+      var style = getComputedStyle(el);
+      var scrolls = el.scrollWidth > el.clientWidth + 1 && /auto|scroll/.test(style.overflowX);
+      if (scrolls && !el.hasAttribute("tabindex")) {
+        el.setAttribute("tabindex", "0");
+        if (!el.hasAttribute("role")) el.setAttribute("role", "region");
+        if (!el.hasAttribute("aria-label")) el.setAttribute("aria-label", "scrollable content");
+      }
+    });
+  }
   function run() {
     labelQuizInputs(document);
+    focusScrollers();
+    window.addEventListener("load", focusScrollers);
+    window.addEventListener("resize", focusScrollers);
+    if (window.MathJax && MathJax.startup && MathJax.startup.promise) MathJax.startup.promise.then(focusScrollers);
     // Quizzes and widgets render after load; label what they add.
     new MutationObserver(function () { labelQuizInputs(document); })
       .observe(document.body, { childList: true, subtree: true });

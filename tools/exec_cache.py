@@ -216,14 +216,18 @@ def _patch_client() -> None:
             run = json.loads(path.read_text()) if path.is_file() else {"cpu_seconds": None}
             run["cached"] = True
         elif self.exec_metadata and self.exec_metadata.get("succeeded"):
-            record = cache.match_cache_notebook(self.notebook)
+            try:
+                record = cache.match_cache_notebook(self.notebook)
+            except KeyError:  # executed but not cached (a cache write failed): time it all the same
+                record = None
             run = {"cpu_seconds": round(_children_cpu() - cpu0, 2),
                    "wall_seconds": round(self.exec_metadata.get("runtime") or time.perf_counter() - wall0, 2),
                    "executed": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
                    "metrics": _metrics_of(Path(self.path).stem)}
-            folder = _runs_dir(cache.path)
-            folder.mkdir(parents=True, exist_ok=True)
-            (folder / f"{record.hashkey}.json").write_text(json.dumps(run, indent=1) + "\n")
+            if record is not None:
+                folder = _runs_dir(cache.path)
+                folder.mkdir(parents=True, exist_ok=True)
+                (folder / f"{record.hashkey}.json").write_text(json.dumps(run, indent=1) + "\n")
             run = {**run, "cached": False}
         if run is not None:
             _LAST_RUN[str(Path(self.path).resolve())] = run
