@@ -1,6 +1,8 @@
 # Two commands do all the set-up on a fresh machine (Python 3.11 and the package registries):
-#   make book   build the book, executing every chapter  -> _build/html/index.html
+#   make book   build the book -> _build/html/index.html (executes every chapter on a fresh clone; later
+#               builds re-execute only chapters whose code, or the dlext code they import, changed)
 #   make test   run the test suite (unit tests, every chapter under nbval, homework)
+#   make chapter N=05   execute, test and build one chapter (with the intro and Results page)
 # Both create .venv and install requirements.txt and the dlext package into it first.
 
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
@@ -19,7 +21,7 @@ endif
 
 PYTEST_NB := --nbval-lax --nbval-current-env --nbval-cell-timeout=600
 
-.PHONY: all book test test-all check-book bench gpu-check student clean
+.PHONY: all book chapter test test-all check-book bench gpu-check student clean
 
 all: book
 
@@ -29,12 +31,25 @@ $(STAMP): requirements.txt pyproject.toml
 	$(VENV)/bin/python -m pip install -q -r requirements.txt -e .
 	touch $@
 
-## Build the book: fetch the offline JS assets (npm registry, no Node needed), then execute every chapter
-## (in parallel processes, one per core: tools/build_book.py) and render HTML.
+## Build the book: fetch the offline JS assets (npm registry, no Node needed), then execute the chapters
+## (in parallel processes, one per core: tools/build_book.py) and render HTML. Chapters run through
+## jupyter-cache (_build/.jupyter_cache): one whose code cells and imported dlext files are unchanged since
+## its last run is not executed again, and Sphinx re-reads only the pages that changed. A fresh clone (CI)
+## executes everything; `make clean` forgets the cache.
 book: $(STAMP)
 	$(VENV)/bin/python tools/build_assets.py _build/assets
-	$(VENV)/bin/python tools/build_book.py . --all -W -n --keep-going
+	$(VENV)/bin/python tools/build_book.py . -W -n --keep-going
 	@echo "Book built: $(CURDIR)/_build/html/index.html"
+
+## One chapter: a book of the intro, that chapter and the Results page (the chapter executes, through the same
+## cache as `make book`, when its code changed; a failing assert fails the build), then the built-page checks
+## on those pages. N is the chapter's number: make chapter N=05
+chapter: $(STAMP)
+	@test -n "$(N)" || (echo "usage: make chapter N=05" && exit 2)
+	$(VENV)/bin/python tools/build_assets.py _build/assets
+	$(VENV)/bin/python tools/build_book.py --chapters $(N) . -W -n --keep-going
+	$(VENV)/bin/python tools/build_assets.py --checks _build/check-assets
+	$(VENV)/bin/python -m pytest -m browser --timeout=600 tests/test_book_browser.py tests/test_book_a11y.py
 
 ## The test suite: unit tests, every chapter notebook under nbval, homework release/grading.
 test: $(STAMP)
@@ -45,9 +60,11 @@ test: $(STAMP)
 test-all: $(STAMP)
 	DLEXT_ALL_CHAPTERS=1 $(VENV)/bin/python -m pytest -n 2 --dist loadfile $(PYTEST_NB) -m "not browser" --timeout=7200 tests book
 
-## Checks of the built book in headless Chromium (run after `make book`).
+## Checks of the built book in headless Chromium (run after `make book`): rendering, accessibility (axe-core,
+## pinned and fetched like the book's assets), alt text, phone width.
 check-book: $(STAMP)
-	$(VENV)/bin/python -m pytest -m browser --timeout=600 tests/test_book_browser.py
+	$(VENV)/bin/python tools/build_assets.py --checks _build/check-assets
+	$(VENV)/bin/python -m pytest -m browser --timeout=600 tests/test_book_browser.py tests/test_book_a11y.py
 	$(VENV)/bin/python -m pytest tests/test_book_truth.py -k "executed_chapter or glued"  # the built pages' numbers (issue 28)
 
 ## Student versions of every chapter (solutions stubbed, outputs cleared) -> _build/student/.

@@ -29,7 +29,10 @@ def test_config_basics():
     assert re.fullmatch(r"https://github\.com/[\w.-]+/[\w.-]+", REPO_URL)
     assert CONFIG["launch_buttons"]["colab_url"] == "https://colab.research.google.com"
     assert CONFIG["html"]["use_repository_button"] and CONFIG["html"]["use_issues_button"]
-    assert CONFIG["execute"]["execute_notebooks"] == "force" and CONFIG["execute"]["timeout"] > 0
+    # jupyter-cache, with tools/exec_cache.py adding the dlext files a chapter imports to the cache key
+    # (tests/test_exec_cache.py): a stale output is worse than a slow build
+    assert CONFIG["execute"]["execute_notebooks"] == "cache" and CONFIG["execute"]["timeout"] > 0
+    assert CONFIG["sphinx"]["local_extensions"]["exec_cache"] == "tools/"
     assert CONFIG["sphinx"]["config"]["nb_execution_raise_on_error"] is True
 
 

@@ -75,3 +75,31 @@ def test_fetch_checks_integrity_and_leaves_nothing_on_failure(registry, tmp_path
     served["/requirejs/-/requirejs-2.3.7.tgz"] = good
     tarballs = build_assets.fetch_tarballs(tmp_path, registry=url)
     assert tarballs["requirejs"].read_bytes() == good
+
+
+def test_the_checks_tools_are_fetched_apart_from_the_book_assets(registry, tmp_path, monkeypatch, no_network):
+    url, served = registry
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w:gz") as tar:
+        for name, text in [("package/axe.min.js", "window.axe = {};"), ("package/LICENSE", "MPL-2.0"),
+                           ("package/axe.js", "unminified")]:
+            data = text.encode()
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+    tgz = buf.getvalue()
+    integrity = "sha512-" + base64.b64encode(hashlib.sha512(tgz).digest()).decode()
+    monkeypatch.setattr(build_assets, "CHECK_PACKAGES", {"axe-core": ("4.12.1", integrity)})
+    monkeypatch.setenv("npm_config_registry", url)
+    served["/axe-core/-/axe-core-4.12.1.tgz"] = tgz
+    out = tmp_path / "check-assets"
+    assert build_assets.build(out, checks=True) is True
+    assert (out / "axe-core" / "axe.min.js").read_text() == "window.axe = {};"
+    assert not (out / "axe-core" / "axe.js").exists()  # only what the checks load
+    assert build_assets.is_current(out, checks=True) and not build_assets.is_current(out)
+    assert build_assets.build(out, checks=True) is False  # already current: nothing fetched
+    # a pin that does not match what the registry serves is refused
+    monkeypatch.setattr(build_assets, "CHECK_PACKAGES", {"axe-core": ("4.12.1", "sha512-AAAA")})
+    monkeypatch.setattr(build_assets, "RETRIES", 1)
+    with pytest.raises(build_assets.AssetError, match="does not match the pinned"):
+        build_assets.build(tmp_path / "other", checks=True)

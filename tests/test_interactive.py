@@ -22,7 +22,8 @@ def _draw(a, b="x"):
 
 
 def test_static_demo_holds_one_distinct_frame_per_combination_in_product_order():
-    page = interactive.explore(_draw, static=True, a=[0.5, 1.0, 2.0], b=["x", "y"], initial={"a": 1.0, "b": "y"})
+    page = interactive.explore(_draw, static=True, show=False, a=[0.5, 1.0, 2.0], b=["x", "y"],
+                               initial={"a": 1.0, "b": "y"}).html
     frames = json.loads(re.search(r"var frames = (\[.*?\]);", page).group(1))
     assert len(frames) == 6 and len(set(frames)) == 6  # every combination drawn, each different
     strides = json.loads(re.search(r"var strides = (\[.*?\])", page).group(1))
@@ -42,13 +43,48 @@ def test_static_demo_respects_its_byte_budget_and_frame_limit():
 
 def test_the_book_build_switches_demos_to_static(monkeypatch):
     monkeypatch.setenv("DLEXT_STATIC_DEMOS", "1")
-    assert isinstance(interactive.explore(_draw, a=[1.0, 2.0]), str)
+    assert isinstance(interactive.explore(_draw, show=False, a=[1.0, 2.0]), interactive.StaticDemo)
     monkeypatch.delenv("DLEXT_STATIC_DEMOS")
-    demo = interactive.explore(_draw, a=[1.0, 2.0], b=["x", "y"])
+    demo = interactive.explore(_draw, show=False, a=[1.0, 2.0], b=["x", "y"])
     assert isinstance(demo, ipywidgets.interactive)
     sliders = {w.description: w for w in demo.children if hasattr(w, "description")}
     assert isinstance(sliders["a"], ipywidgets.SelectionSlider) and isinstance(sliders["b"], ipywidgets.Dropdown)
     assert sliders["a"].value == 1.0 and sliders["a"].continuous_update is False
+
+
+def _plotted(a, b="x"):
+    """Two lines, one of slope a."""
+    fig, ax = plt.subplots(figsize=(2, 1.5))
+    ax.plot([0, 1], [0, a])
+    ax.set(title=f"slope {a}, {b}", xlabel="input x", ylabel="output y")
+    return fig
+
+
+def test_each_frame_says_what_it_shows_and_for_which_slider_values():
+    page = interactive.explore(_plotted, static=True, show=False, a=[1.0, 2.0], b=["x", "y"]).html
+    alts = json.loads(re.search(r"var alts = (\[.*?\]);", page).group(1))
+    assert len(alts) == 4 and len(set(alts)) == 4
+    assert alts[3] == "slope 2.0, y: output y against input x. Drawn for a = 2, b = y; the sliders for a and b redraw it."
+    assert re.search(r'<img src="[^"]+" alt="([^"]+)"', page).group(1) == alts[0]
+    assert "img.alt = alts[index]" in page  # moving a slider changes the alt text with the image
+    # a figure without titles or labels is described by draw's docstring
+    bare = lambda a: plt.subplots(figsize=(1, 1))[0]  # noqa: E731
+    bare.__doc__ = "An empty canvas."
+    page = interactive.explore(bare, static=True, show=False, a=[1, 2]).html
+    assert 'alt="An empty canvas. Drawn for a = 1; the slider for a redraws it."' in page
+
+
+def test_explore_prints_nothing_and_displays_the_demo_once(capsys, monkeypatch):
+    from IPython.core.formatters import DisplayFormatter
+
+    shown = []
+    monkeypatch.setattr("IPython.display.display", lambda obj, **kw: shown.append(obj))
+    assert interactive.explore(_draw, static=True, a=[1.0, 2.0]) is None  # a cell ending with it prints nothing
+    assert len(shown) == 1 and isinstance(shown[0], interactive.StaticDemo)
+    data, _ = DisplayFormatter().format(shown[0])
+    assert data["text/html"].startswith('<div class="dlext-demo"')
+    assert "dlext-demo" not in data["text/plain"] and "base64" not in data["text/plain"]
+    assert capsys.readouterr().out == ""
 
 
 @pytest.mark.parametrize("kwargs, error, match", [
@@ -61,6 +97,7 @@ def test_the_book_build_switches_demos_to_static(monkeypatch):
     ({"a": [1, 2], "initial": {"c": 1}}, ValueError, "not one of the grids"),
     ({"a": [1, 2], "dpi": 0}, ValueError, "dpi"),
     ({"a": [1, 2], "dpi": True}, ValueError, "dpi"),
+    ({"a": [1, 2], "show": "no"}, TypeError, "show"),
 ])
 def test_bad_demo_arguments_are_refused(kwargs, error, match):
     with pytest.raises(error, match=match):

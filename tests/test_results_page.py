@@ -52,3 +52,15 @@ def test_metrics_file_is_read_per_chapter(tmp_path):
     path.write_text("".join(json.dumps(x) + "\n" for x in lines))
     assert results_page.read_metrics(path) == {"03_cnn_arithmetic": {"cnn.a": 2.0}, "04_rnn_lstm": {"rnn.b": 3.0}}
     assert results_page.read_metrics(tmp_path / "absent.jsonl") == {}
+
+
+def test_a_chapter_is_over_budget_by_its_kernel_cpu_time_not_its_wall_clock_time():
+    # a loaded machine: 4x the wall-clock time, the same CPU time; only CPU time counts against the budget
+    cell, over = results_page.run_time_cell({"cpu_seconds": 100.0, "wall_seconds": 400.0}, 120)
+    assert cell == "100.0" and not over
+    cell, over = results_page.run_time_cell({"cpu_seconds": 130.0, "wall_seconds": 131.0}, 120)
+    assert over
+    cell, over = results_page.run_time_cell({"cpu_seconds": 50.0, "cached": True, "executed": "2026-01-02 03:04 UTC"}, 60)
+    assert cell.startswith("50.0 ") and "cached run of 2026-01-02 03:04 UTC" in cell and not over
+    assert results_page.run_time_cell(None, 60) == ("not executed in this build", False)
+    assert results_page.run_time_cell({"cpu_seconds": None, "cached": True}, 60)[0].startswith("not measured")

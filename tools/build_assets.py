@@ -12,6 +12,12 @@ sha512 integrity pinned below, then only the files a browser loads are extracted
     OUTDIR/jupyter-widgets/embed-amd.js (+ the Font Awesome files it references by relative URL)
     OUTDIR/jupyter-widgets/setup.js (written here: require.js paths and a MathJax 3 shim for the widgets)
 
+`python tools/build_assets.py --checks _build/check-assets` fetches, the same way, what the browser checks of the
+built book need and the book itself does not (so it is never copied into the book's `_static/`):
+
+    OUTDIR/axe-core/axe.min.js (the accessibility engine behind Lighthouse, run over every page by
+                                tests/test_book_a11y.py)
+
 `_config.yml` points Sphinx at them (`html_static_path`, `mathjax_path`, `nb_ipywidgets_js`), so they end
 up in `_build/html/_static/`. OUTDIR must not be the book's top-level `_static/`: Jupyter Book 1 adds a
 <script> tag to every page for every .js file found there.
@@ -61,6 +67,20 @@ PACKAGES: dict[str, tuple[str, str]] = {
         "sha512-DouTG8T1WanGok6Qjg2SXuCMzszOo0eHeH9hDZ5Y4x8Je+9JB38HdTLT4/VA8OaUhBa0JPVHJ0pyBkM1z+pDsw==",
     ),
 }
+
+# The browser checks' tools (`--checks`), kept apart from the book's assets.
+# - axe-core 4.12.1: the accessibility rules engine (Deque; MPL-2.0). One self-contained file, injected into
+#   each page by the test; bump deliberately, since a new release can add rules.
+CHECK_PACKAGES: dict[str, tuple[str, str]] = {
+    "axe-core": (
+        "4.12.1",
+        "sha512-s7iGf5GaVMxEG0ENN9x+xTr7GFZCb1ZP/1uATUpCEK2X78nDB3RwbtFCo9pGAf9ru+VwoQ464DkaLEeRM08wJA==",
+    ),
+}
+CHECK_SELECT: dict[str, tuple[str, str, list[str]]] = {
+    "axe-core": ("axe-core", "", ["axe.min.js", "LICENSE"]),
+}
+CHECK_ENTRY_POINTS = ["axe-core/axe.min.js"]
 
 # What to take from each tarball: (folder under OUTDIR, prefix stripped from member paths, patterns).
 # Patterns are paths inside the tarball below its top-level `package/` folder; one ending in "/" takes the
@@ -129,19 +149,28 @@ class AssetError(RuntimeError):
     pass
 
 
-def _spec() -> dict:
-    spec = {name: {"version": v, "integrity": i} for name, (v, i) in PACKAGES.items()}
-    spec[WIDGETS_SETUP] = {"sha256": hashlib.sha256(WIDGETS_SETUP_JS.encode()).hexdigest()}
+def _bundle(checks: bool) -> tuple[dict, dict, list[str]]:
+    """(packages, what to extract, entry points) of the book's assets or, with `checks`, the checks' tools."""
+    if checks:
+        return CHECK_PACKAGES, CHECK_SELECT, CHECK_ENTRY_POINTS
+    return PACKAGES, SELECT, ENTRY_POINTS
+
+
+def _spec(checks: bool = False) -> dict:
+    packages, _, _ = _bundle(checks)
+    spec = {name: {"version": v, "integrity": i} for name, (v, i) in packages.items()}
+    if not checks:
+        spec[WIDGETS_SETUP] = {"sha256": hashlib.sha256(WIDGETS_SETUP_JS.encode()).hexdigest()}
     return spec
 
 
-def is_current(outdir: Path) -> bool:
+def is_current(outdir: Path, checks: bool = False) -> bool:
     stamp = outdir / STAMP
     try:
         recorded = json.loads(stamp.read_text())
     except (OSError, ValueError):
         return False
-    return recorded == _spec() and all((outdir / e).is_file() for e in ENTRY_POINTS)
+    return recorded == _spec(checks) and all((outdir / e).is_file() for e in _bundle(checks)[2])
 
 
 def _integrity(path: Path) -> str:
@@ -164,14 +193,14 @@ def _download(url: str, path: Path) -> None:
         shutil.copyfileobj(response, f)
 
 
-def fetch_tarballs(dest: Path, registry: str | None = None) -> dict[str, Path]:
+def fetch_tarballs(dest: Path, registry: str | None = None, packages: dict | None = None) -> dict[str, Path]:
     """Download the pinned tarballs from the npm registry into `dest`; return {package name: tarball}.
 
     Plain HTTPS (no Node or npm needed), each tarball checked against its pinned sha512 integrity, the
     same check npm itself makes. A failed or corrupted download is retried, then reported.
     """
     tarballs: dict[str, Path] = {}
-    for name, (version, want) in PACKAGES.items():
+    for name, (version, want) in (PACKAGES if packages is None else packages).items():
         url = tarball_url(name, version, registry)
         path = dest / f"{name.replace('/', '-').lstrip('@')}-{version}.tgz"
         problem = ""
@@ -221,10 +250,12 @@ def extract(tarball: Path, strip: str, patterns: list[str], target: Path) -> int
     return count
 
 
-def build(outdir: Path, force: bool = False) -> bool:
-    """Make `outdir` hold the pinned assets. Returns True if it (re)built them, False if already current."""
+def build(outdir: Path, force: bool = False, checks: bool = False) -> bool:
+    """Make `outdir` hold the pinned assets (with `checks`: the browser checks' tools). Returns True if it
+    (re)built them, False if already current."""
+    packages, select, entry_points = _bundle(checks)
     outdir = outdir.resolve()
-    if not force and is_current(outdir):
+    if not force and is_current(outdir, checks):
         return False
     if outdir.exists() and any(outdir.iterdir()) and not (outdir / STAMP).exists():
         # Never replace a folder this script did not make (a typo like `_build` would delete the book).
@@ -235,16 +266,17 @@ def build(outdir: Path, force: bool = False) -> bool:
         downloads, staging = tmp / "npm", tmp / "assets"
         downloads.mkdir()
         staging.mkdir()
-        tarballs = fetch_tarballs(downloads)
-        for name, (subdir, strip, patterns) in SELECT.items():
+        tarballs = fetch_tarballs(downloads, packages=packages)
+        for name, (subdir, strip, patterns) in select.items():
             n = extract(tarballs[name], strip, patterns, staging / subdir)
             if n == 0:
                 raise AssetError(f"nothing matched {patterns} in {tarballs[name].name}")
-        (staging / WIDGETS_SETUP).write_text(WIDGETS_SETUP_JS)
-        for entry in ENTRY_POINTS:
+        if not checks:
+            (staging / WIDGETS_SETUP).write_text(WIDGETS_SETUP_JS)
+        for entry in entry_points:
             if not (staging / entry).is_file():
                 raise AssetError(f"{entry} is missing after extraction")
-        (staging / STAMP).write_text(json.dumps(_spec(), indent=2) + "\n")
+        (staging / STAMP).write_text(json.dumps(_spec(checks), indent=2) + "\n")
         # Swap in the complete folder: the old one (if any) is moved aside first, so OUTDIR is always
         # either absent, the old complete set, or the new complete set.
         old = tmp / "old"
@@ -337,13 +369,15 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("outdir", type=Path, help="where to put the assets, e.g. _build/assets")
     parser.add_argument("--force", action="store_true", help="fetch again even if the assets are current")
+    parser.add_argument("--checks", action="store_true",
+                        help="fetch the browser checks' tools (axe-core) instead of the book's assets")
     args = parser.parse_args(argv)
     try:
-        built = build(args.outdir, force=args.force)
+        built = build(args.outdir, force=args.force, checks=args.checks)
     except AssetError as err:
         print(f"build_assets: error: {err}", file=sys.stderr)
         return 1
-    versions = ", ".join(f"{n}@{v}" for n, (v, _) in PACKAGES.items())
+    versions = ", ".join(f"{n}@{v}" for n, (v, _) in _bundle(args.checks)[0].items())
     print(f"build_assets: {'fetched' if built else 'up to date'}: {versions} in {args.outdir}")
     return 0
 

@@ -1,6 +1,6 @@
 """`jupyter-book build`, reading (that is, executing) the chapters in parallel processes.
 
-    python tools/build_book.py [--jobs N] [jupyter-book build options ...] PATH
+    python tools/build_book.py [--jobs N] [--chapters 00,05] [jupyter-book build options ...] PATH
 
 Jupyter Book 1's `build_sphinx` takes a `jobs` argument and hands it to Sphinx's parallel read, but its
 command line never sets it, so the book's chapters would execute one after the other. This runs the
@@ -17,19 +17,58 @@ import argparse
 import functools
 import os
 import sys
+from pathlib import Path
+
+import yaml
 
 import jupyter_book.sphinx
 import sphinx.builders
 from jupyter_book.cli.main import main as jupyter_book_main
 
 
+ROOT = Path(__file__).resolve().parents[1]
+SUBSET_TOC = ROOT / "_build" / "subset_toc.yml"
+SUBSET_ENV = "DLEXT_PARTIAL_BOOK"  # read by tools/exec_cache.py: links to chapters left out are no warnings
+
+
+def subset_toc(chapters: list[str], toc_path: Path = ROOT / "_toc.yml") -> dict:
+    """The book's table of contents cut down to its root, the chapters numbered `chapters` and the Results page."""
+    toc = yaml.safe_load(toc_path.read_text())
+    wanted = {c.zfill(2) for c in chapters}
+    found: set[str] = set()
+    parts = []
+    for part in toc.get("parts", []):
+        keep = []
+        for entry in part.get("chapters") or []:
+            name = Path(entry.get("file", "")).name
+            if name[:2] in wanted or name == "results":
+                keep.append(entry)
+                found.add(name[:2])
+        if keep:
+            parts.append({**part, "chapters": keep})
+    missing = wanted - found
+    if missing:
+        raise SystemExit(f"--chapters: no chapter numbered {sorted(missing)} in {toc_path.name}")
+    return {**toc, "parts": parts}
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0], add_help=False)
     parser.add_argument("--jobs", type=int, default=len(os.sched_getaffinity(0)),
                         help="parallel Sphinx processes (default: the usable cores)")
+    parser.add_argument("--chapters", default="",
+                        help="comma-separated chapter numbers: build only these (with the intro and Results page)")
     args, rest = parser.parse_known_args(argv)
     if args.jobs < 1:
         parser.error(f"--jobs must be a positive number, got {args.jobs}")
+    if args.chapters:
+        SUBSET_TOC.parent.mkdir(parents=True, exist_ok=True)
+        SUBSET_TOC.write_text(yaml.safe_dump(subset_toc(args.chapters.split(",")), sort_keys=False))
+        rest = [*rest, "--toc", str(SUBSET_TOC)]
+        # the introduction links to every chapter; in a partial book those links have no target
+        os.environ[SUBSET_ENV] = "1"
+    else:
+        SUBSET_TOC.unlink(missing_ok=True)
     sphinx.builders.make_chunks = lambda arguments, nproc, maxbatch=None: [[a] for a in arguments]
     # The CLI imports build_sphinx from this module when it runs, so it gets the version with `jobs` set.
     jupyter_book.sphinx.build_sphinx = functools.partial(jupyter_book.sphinx.build_sphinx, jobs=args.jobs)

@@ -5,10 +5,15 @@ A small Sphinx extension (`_config.yml`: `sphinx: local_extensions`). While the 
   file into DLEXT_METRICS, so every `dlext.metrics.record(key, value)` in its kernel lands in
   `_build/results/metrics.jsonl` labelled with the chapter;
 - the page `book/results.md` holds a ``{results-table}`` directive; once every chapter has been read
-  (executed), at `doctree-resolved`, the directive becomes a table of each chapter's execution time (from
-  myst-nb's execution record), its budget, and its metrics against `benchmarks/targets.yml`.
-Nothing is typed in: a chapter that did not execute in this build shows as such. A metric that misses its
-target is a Sphinx warning, so `make book` (-W) fails on it.
+  (executed or taken from the cache), at `doctree-resolved`, the directive becomes a table of each chapter's
+  kernel CPU time and wall-clock time (from tools/exec_cache.py's record of the run that made its outputs:
+  this build's, or the cached run's, which the table says), its budget, and its metrics against
+  `benchmarks/targets.yml`. A chapter is marked over budget only when its kernel CPU time exceeds the budget:
+  budgets are set for one kernel on an idle core, which CPU time approximates on a loaded machine and in a
+  parallel build, and wall-clock time does not.
+Nothing is typed in: a chapter without a recorded run shows as such. A metric that misses its target is a
+Sphinx warning, so `make book` (-W) fails on it. The table sits in a scrolling box of its own, so a phone
+scrolls the table, not the page.
 """
 from __future__ import annotations
 
@@ -130,29 +135,49 @@ def _machine() -> str:
             f"built {datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M} UTC")
 
 
+def run_time_cell(run: dict | None, budget: float | None) -> tuple[str, bool]:
+    """The run-time cell of a chapter (HTML) and whether it is over budget: by kernel CPU seconds only."""
+    cpu = None if run is None else run.get("cpu_seconds")
+    if run is None:
+        cell = "not executed in this build"
+    elif cpu is None:
+        cell = "not measured (cached by a build without CPU timing)"
+    else:
+        cell = f"{cpu:.1f}"
+    if run is not None and run.get("cached"):
+        cell += f' <span class="results-cached">(cached run of {html.escape(run.get("executed", "?"))})</span>'
+    return cell, cpu is not None and budget is not None and cpu > budget
+
+
 def _table(app, env, page: str) -> str:
-    from myst_nb.sphinx_ import NbMetadataCollector
+    from exec_cache import run_of
 
     targets = load_targets()
     recorded = read_metrics(_metrics_file(app))
     chapters = [d for d in env.found_docs if re.match(r"\d\d_", Path(d).name) and d in env.all_docs]
-    rows = ['<table class="table results-table"><thead><tr><th>chapter</th><th>run time (s)</th><th>budget (s)</th>'
-            '<th>metric</th><th>value</th><th>target</th><th></th></tr></thead><tbody>']
+    rows = ['<div class="results-scroll" tabindex="0" role="region" aria-label="Run times and metrics of every chapter">'
+            '<table class="table results-table"><thead><tr><th>chapter</th><th>kernel CPU time (s)</th>'
+            '<th>budget (s)</th><th>wall-clock (s)</th><th>metric</th><th>value</th><th>target</th><th></th></tr>'
+            '</thead><tbody>']
     for docname in sorted(chapters, key=lambda d: Path(d).name):
         name = Path(docname).name
-        exec_data = NbMetadataCollector.get_exec_data(env, docname) or {}
-        runtime = exec_data.get("runtime")
+        run = run_of(env, docname)
+        cpu = None if run is None else run.get("cpu_seconds")
+        wall = None if run is None else run.get("wall_seconds")
         budget = targets["budgets"].get(name)
-        metrics = recorded.get(name, {})
+        metrics = (run or {}).get("metrics") or recorded.get(name, {})
         title = env.titles[docname].astext() if docname in env.titles else name
         link = app.builder.get_relative_uri(page, docname)
-        time_cell = "not executed in this build" if runtime is None else f"{runtime:.1f}"
-        over = runtime is not None and budget is not None and runtime > budget
+        time_cell, over = run_time_cell(run, budget)
+        if over:
+            logger.info(f"Results page: {name} took {cpu:.1f} s of kernel CPU time, over its budget of {budget} s")
+        wall_cell = "—" if wall is None else f"{wall:.1f}"
         items = sorted(metrics.items()) or [(None, None)]
         for i, (key, value) in enumerate(items):
             head = (f'<td rowspan="{len(items)}"><a href="{html.escape(link)}">{html.escape(title)}</a></td>'
-                    f'<td rowspan="{len(items)}">{time_cell}{" (over budget)" if over else ""}</td>'
-                    f'<td rowspan="{len(items)}">{budget if budget is not None else "—"}</td>') if i == 0 else ""
+                    f'<td rowspan="{len(items)}">{time_cell}{" <strong>(over budget)</strong>" if over else ""}</td>'
+                    f'<td rowspan="{len(items)}">{budget if budget is not None else "—"}</td>'
+                    f'<td rowspan="{len(items)}">{wall_cell}</td>') if i == 0 else ""
             if key is None:
                 rows.append(f"<tr>{head}<td colspan=4>no metrics recorded</td></tr>")
                 continue
@@ -164,8 +189,13 @@ def _table(app, env, page: str) -> str:
                                f"(benchmarks/targets.yml)")
             rows.append(f"<tr>{head}<td><code>{html.escape(key)}</code></td><td>{_fmt(value)}</td>"
                         f"<td>{html.escape(target or '')}</td><td>{mark}</td></tr>")
-    rows.append("</tbody></table>")
+    rows.append("</tbody></table></div>")
     return f'<p class="results-machine">Measured on: {html.escape(_machine())}.</p>\n' + "\n".join(rows)
+
+
+def _always_outdated(app, env, added, changed, removed) -> list[str]:
+    """env-get-outdated: the Results page is re-read by every build (it shows the other pages' runs)."""
+    return [d for d in env.found_docs if Path(d).name == "results" and d in env.all_docs]
 
 
 def _resolve(app, doctree, docname) -> None:
@@ -179,4 +209,5 @@ def setup(app):
     app.connect("builder-inited", _start)
     app.connect("source-read", _label_chapter)
     app.connect("doctree-resolved", _resolve)
+    app.connect("env-get-outdated", _always_outdated)
     return {"parallel_read_safe": True, "parallel_write_safe": True}

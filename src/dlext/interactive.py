@@ -79,14 +79,44 @@ def _label(value: Any) -> str:
     return f"{value:g}" if isinstance(value, float) else str(value)
 
 
+def _describe(fig) -> str:
+    """What a figure shows, from its own words: the title, and each panel's title and axis labels."""
+    parts = []
+    suptitle = getattr(fig, "_suptitle", None)
+    if suptitle is not None and suptitle.get_text().strip():
+        parts.append(suptitle.get_text().strip())
+    for ax in fig.axes:
+        if not ax.get_visible() or not ax.axison and not ax.get_title() and not ax.images:
+            continue
+        title = " ".join(ax.get_title(loc).strip() for loc in ("left", "center", "right") if ax.get_title(loc).strip())
+        x, y = ax.get_xlabel().strip(), ax.get_ylabel().strip()
+        what = f"{y} against {x}" if x and y else (f"an image" if ax.images else "")
+        parts.append(": ".join(p for p in (title, what) if p))
+    return "; ".join(p for p in parts if p)
+
+
+def _alt_text(draw: Callable[..., Any], fig, params: dict) -> str:
+    """A frame's alt text: what the figure shows (its titles and axis labels, or draw's docstring) and which
+    slider values it is drawn for, so a screen reader says what moving a slider changed."""
+    described = _describe(fig)
+    doc = (getattr(draw, "__doc__", None) or "").strip().splitlines()
+    what = (described or (doc[0].strip() if doc else "")).rstrip(".")
+    setting = ", ".join(f"{n} = {_label(v)}" for n, v in params.items())
+    names = " and ".join(params) if len(params) <= 2 else ", ".join(params)
+    sliders = f"the slider{'s' if len(params) > 1 else ''} for {names} redraw{'' if len(params) > 1 else 's'} it"
+    return f"{what}. Drawn for {setting}; {sliders}." if what else f"Figure drawn for {setting}; {sliders}."
+
+
 def _static_html(draw: Callable[..., Any], grids: dict[str, list], initial: dict, dpi: int,
                  max_bytes: int) -> str:
     import matplotlib.pyplot as plt
 
     names = list(grids)
-    frames, total = [], 0
+    frames, alts, total = [], [], 0
     for combo in itertools.product(*grids.values()):
-        fig = _figure_of(draw, dict(zip(names, combo)))
+        params = dict(zip(names, combo))
+        fig = _figure_of(draw, params)
+        alts.append(_alt_text(draw, fig, params))
         data = _png(fig, dpi)
         plt.close(fig)
         total += len(data)
@@ -108,10 +138,12 @@ def _static_html(draw: Callable[..., Any], grids: dict[str, list], initial: dict
         f'<output>{html.escape(_label(grids[n][start[k]]))}</output></label>'
         for k, n in enumerate(names))
     labels = [[_label(v) for v in grids[n]] for n in names]
+    alts_js = json.dumps(alts).replace("</", "<\\/")  # a title holding "</script>" cannot end the script
     script = (
         "(function () {\n"
         f"  var root = document.getElementById({json.dumps(uid)});\n"
         f"  var frames = {json.dumps(frames)};\n"
+        f"  var alts = {alts_js};\n"
         f"  var strides = {json.dumps(strides)}, labels = {json.dumps(labels)};\n"
         "  var inputs = root.querySelectorAll('input[type=range]'), img = root.querySelector('img');\n"
         "  function update() {\n"
@@ -121,21 +153,38 @@ def _static_html(draw: Callable[..., Any], grids: dict[str, list], initial: dict
         "      input.nextElementSibling.textContent = labels[k][Number(input.value)];\n"
         "    });\n"
         "    img.src = frames[index];\n"
+        "    img.alt = alts[index];\n"
         "  }\n"
         "  inputs.forEach(function (input) { input.addEventListener('input', update); });\n"
         "})();\n")
     return (f'<div class="dlext-demo" id="{uid}" data-frames="{len(frames)}">{controls}'
-            f'<img src="{frames[first]}" alt="interactive figure: move the sliders" style="max-width:100%"/>'
+            f'<img src="{frames[first]}" alt="{html.escape(alts[first])}" style="max-width:100%"/>'
             f"<script>{script}</script></div>")
 
 
+class StaticDemo:
+    """A kernel-free demo: its HTML (``.html``); Jupyter displays it as the demo itself, never as text."""
+
+    def __init__(self, page: str):
+        self.html = page
+
+    def _repr_html_(self) -> str:
+        return self.html
+
+    def __repr__(self) -> str:  # what a plain Python console prints; no half-megabyte of base64
+        return f"<StaticDemo: {self.html.count('data:image/png')} frames, {len(self.html):,} characters of HTML>"
+
+
 def explore(draw: Callable[..., Any], *, initial: dict | None = None, static: bool | None = None,
-            dpi: int = 72, max_bytes: int = MAX_DEMO_BYTES, **grids: Sequence) -> Any:
+            dpi: int = 72, max_bytes: int = MAX_DEMO_BYTES, show: bool = True, **grids: Sequence) -> Any:
     """Show ``draw(**params)`` (which returns a matplotlib Figure) with a slider per parameter grid.
 
     In a kernel: live ipywidgets (ipywidgets 7.7 and 8). In the book build (``static_demos()``, or
-    ``static=True``): every combination drawn once, switched by HTML sliders without a kernel. Returns
-    the ipywidgets ``interactive`` (live) or the demo's HTML string (static).
+    ``static=True``): every combination drawn once, switched by HTML sliders without a kernel; each frame's
+    alt text says what it shows (the figure's titles and axis labels) and for which slider values.
+    Displays the demo and returns None, so a cell that ends with ``explore(...)`` shows the demo once and
+    prints nothing. With ``show=False`` it displays nothing and returns the demo: the ipywidgets
+    ``interactive`` (live) or a ``StaticDemo`` (static), each of which Jupyter displays as the demo.
     """
     if not callable(draw):
         raise TypeError(f"draw must be a function returning a matplotlib Figure, got {type(draw).__name__}")
@@ -143,6 +192,8 @@ def explore(draw: Callable[..., Any], *, initial: dict | None = None, static: bo
         raise ValueError(f"dpi must be a positive int, got {dpi!r}")
     if isinstance(max_bytes, bool) or not isinstance(max_bytes, int) or max_bytes <= 0:
         raise ValueError(f"max_bytes must be a positive int, got {max_bytes!r}")
+    if not isinstance(show, bool):
+        raise TypeError(f"show must be True or False, got {type(show).__name__}")
     grids = _check_grids(grids)
     initial = dict(initial or {})
     for name, value in initial.items():
@@ -151,30 +202,32 @@ def explore(draw: Callable[..., Any], *, initial: dict | None = None, static: bo
         if value not in grids[name]:
             raise ValueError(f"initial value {value!r} for {name!r} is not in its grid {grids[name]}")
     initial = {n: initial.get(n, values[0]) for n, values in grids.items()}
-    from IPython.display import HTML, display
+    from IPython.display import display
 
     if static if static is not None else static_demos():
-        page = _static_html(draw, grids, initial, dpi, max_bytes)
-        display(HTML(page))
-        return page
-    import ipywidgets as widgets
-    import matplotlib.pyplot as plt
+        demo: Any = StaticDemo(_static_html(draw, grids, initial, dpi, max_bytes))
+    else:
+        import ipywidgets as widgets
+        import matplotlib.pyplot as plt
 
-    def show(**params):
-        fig = _figure_of(draw, params)
-        display(fig)
-        plt.close(fig)
+        def draw_and_show(**params):
+            fig = _figure_of(draw, params)
+            display(fig)
+            plt.close(fig)
 
-    controls = {}
-    for name, values in grids.items():
-        if all(isinstance(v, str) for v in values):
-            controls[name] = widgets.Dropdown(options=values, value=initial[name], description=name)
-        else:
-            controls[name] = widgets.SelectionSlider(options=[(_label(v), v) for v in values], value=initial[name],
-                                                     description=name, continuous_update=False)
-    demo = widgets.interactive(show, **controls)
+        controls = {}
+        for name, values in grids.items():
+            if all(isinstance(v, str) for v in values):
+                controls[name] = widgets.Dropdown(options=values, value=initial[name], description=name)
+            else:
+                controls[name] = widgets.SelectionSlider(options=[(_label(v), v) for v in values],
+                                                         value=initial[name], description=name,
+                                                         continuous_update=False)
+        demo = widgets.interactive(draw_and_show, **controls)
+    if not show:
+        return demo
     display(demo)
-    return demo
+    return None
 
 
 _PLACEHOLDER = re.compile(r"\{\{\s*([A-Za-z_][\w.]*)\s*(?::([^{}]*))?\}\}")
