@@ -206,8 +206,9 @@ def train(model: nn.Module, ids: Tensor, sentence: Tensor, counts: np.ndarray, *
     draws ``negatives`` noise words per pair from the unigram^0.75 distribution. Each batch takes one
     SGD step on the loss summed over its pairs, written out by hand (the gradients of ``forward``,
     checked against autograd in the tests) and applied to the touched rows only. CBOW adds the full
-    gradient of the mean context vector to every context word, as word2vec and gensim do (the
-    "corrected CBOW" of Irsoy, Benton and Stratos, 2021), not the 1/|C| share autograd would give.
+    gradient of the mean context vector to every context word, as word2vec's C code and gensim do and
+    as their CBOW learning rate (0.05) assumes, not the 1/|C| share of the true gradient (which
+    Irsoy, Benton and Stratos, 2020, argue for, with a learning rate tuned for it).
     """
     if not isinstance(model, (SkipGramNS, CBOWNS)):
         raise TypeError(f"model must be a SkipGramNS or CBOWNS, got {type(model).__name__}")
