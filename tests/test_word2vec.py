@@ -134,3 +134,42 @@ def test_wordsim_spearman_matches_gensim(gensim_model):
     model, vocab, vectors = gensim_model
     _, spearman, _ = model.wv.evaluate_word_pairs(str(data.fetch("word2vec-eval/wordsim353.tsv")))
     assert w.wordsim_spearman(vectors, vocab, data.load_wordsim353()) == pytest.approx(spearman.statistic, abs=1e-6)
+
+
+def test_hand_written_sgd_step_matches_autograd():
+    """train's update: skip-gram is SGD on forward's autograd gradients; CBOW gives each context word the full gradient of h."""
+    torch.manual_seed(0)
+    c, o, neg = torch.tensor([1, 2, 1]), torch.tensor([3, 4, 3]), torch.tensor([[5, 6], [0, 6], [5, 5]])  # repeated rows
+    model = w.SkipGramNS(7, 4)
+    model.out.weight.data.normal_()
+    inp, out = model.inp.weight.detach().clone(), model.out.weight.detach().clone()
+    model(c, o, neg).backward()
+    lr = 0.1
+    loss, grad_h = w._sgd_update(out, inp[c], o, neg, lr)
+    inp.index_add_(0, c, grad_h, alpha=-lr)
+    torch.testing.assert_close(loss, model(c, o, neg).detach())
+    torch.testing.assert_close(out, model.out.weight.detach() - lr * model.out.weight.grad.to_dense())
+    torch.testing.assert_close(inp, model.inp.weight.detach() - lr * model.inp.weight.grad.to_dense())
+
+    cbow = w.CBOWNS(7, 4)
+    cbow.out.weight.data.normal_()
+    context, offsets, centre = torch.tensor([0, 2, 3, 4, 5]), torch.tensor([0, 3]), torch.tensor([1, 6])  # bags of 3 and 2
+    inp, out = cbow.inp.weight.detach().clone(), cbow.out.weight.detach().clone()
+    cbow(context, offsets, centre, neg[:2]).backward()
+    h = torch.nn.functional.embedding_bag(context, inp, offsets, mode="mean")
+    _, grad_h = w._sgd_update(out, h, centre, neg[:2], lr)
+    torch.testing.assert_close(out, cbow.out.weight.detach() - lr * cbow.out.weight.grad.to_dense())
+    # autograd gives each context word 1/|C| of dloss/dh; word2vec's (corrected) CBOW gives it all of it
+    share = cbow.inp.weight.grad.to_dense()
+    torch.testing.assert_close(share[[0, 2, 3]], grad_h[0].expand(3, 4) / 3)
+    torch.testing.assert_close(share[[4, 5]], grad_h[1].expand(2, 4) / 2)
+
+
+def test_forward_checks_ids_without_reading_gpu_tensors_back():
+    model = w.SkipGramNS(5, 3)
+    with pytest.raises(ValueError, match="centre"):
+        model(torch.tensor([0, 5]), torch.tensor([0, 1]), torch.zeros(2, 1, dtype=torch.long))
+    if torch.cuda.is_available():  # the range check is skipped there (no sync); shapes are still checked
+        model.cuda()
+        with pytest.raises(ValueError, match="context"):
+            model(torch.tensor([0, 1]).cuda(), torch.tensor([0]).cuda(), torch.zeros(2, 1, dtype=torch.long).cuda())

@@ -116,8 +116,8 @@ class SkipGramNS(nn.Module):
     def forward(self, centre: Tensor, context: Tensor, negatives: Tensor) -> Tensor:
         """Summed loss -log s(u_o . v_c) - sum_k log s(-u_k . v_c) of B pairs (B,), (B,) and negatives (B, K)."""
         V = self.inp.num_embeddings
-        b = len(check.labels("centre", centre, V))
-        check.labels("context", context, V, length=b)
+        b = len(_word_ids("centre", centre, V, None, ndim=1))  # no host-device sync on a GPU (see _word_ids)
+        _word_ids("context", context, V, b, ndim=1)
         _word_ids("negatives", negatives, V, b)
         v = self.inp(centre)  # (B, D)
         pos = (self.out(context) * v).sum(-1)  # (B,)
@@ -159,12 +159,16 @@ class CBOWNS(nn.Module):
         return self.inp.weight.detach().cpu()
 
 
-def _word_ids(name: str, ids: Tensor, vocab_size: int, rows: int) -> Tensor:
-    """Word ids (rows, K) in [0, vocab_size)."""
-    check.tensor(name, ids, ndim=2, dtype="int")
-    if len(ids) != rows:
+def _word_ids(name: str, ids: Tensor, vocab_size: int, rows: int | None, ndim: int = 2) -> Tensor:
+    """Word ids of shape (rows,) (ndim 1) or (rows, K) (ndim 2) in [0, vocab_size); rows None: any length.
+
+    The range is checked only for CPU tensors: on a GPU, reading min and max back would make every
+    call wait for the device; an id out of range there fails inside the embedding lookup instead.
+    """
+    check.tensor(name, ids, ndim=ndim, dtype="int")
+    if rows is not None and len(ids) != rows:
         raise ValueError(f"{name} must have {rows} rows (one per example), got shape {tuple(ids.shape)}")
-    if int(ids.min()) < 0 or int(ids.max()) >= vocab_size:
+    if ids.device.type == "cpu" and (int(ids.min()) < 0 or int(ids.max()) >= vocab_size):
         raise ValueError(f"{name} must lie in [0, {vocab_size}), got values from {int(ids.min())} to {int(ids.max())}")
     return ids
 
@@ -174,13 +178,37 @@ def _noise_table(noise: Tensor, size: int = 10_000_000) -> Tensor:
     return torch.repeat_interleave(torch.arange(len(noise)), (noise * size).round().long().clamp(min=1))
 
 
+@torch.no_grad()
+def _sgd_update(out: Tensor, h: Tensor, target: Tensor, negatives: Tensor, lr: float) -> tuple[Tensor, Tensor]:
+    """One SGD step of loss (negsampling) on the output vectors for B hidden vectors h (B, D); returns (loss, dloss/dh).
+
+    With s_j = u_j . h for the target (label 1) and the K noise words (label 0), dloss/ds_j = sigma(s_j) - label_j,
+    so dloss/du_j = (sigma(s_j) - label_j) h and dloss/dh = sum_j (sigma(s_j) - label_j) u_j. The output rows are
+    updated in place; a row that occurs several times in the batch gets the sum of its updates.
+    """
+    rows = torch.cat([target[:, None], negatives], 1)  # (B, 1 + K): the target word, then the noise words
+    u = nn.functional.embedding(rows, out)  # (B, 1 + K, D); a plain gather, faster than out[rows] on a CPU
+    s = (u * h[:, None, :]).sum(-1)  # (B, 1 + K) scores u_j . h
+    g = torch.sigmoid(s)
+    g[:, 0] -= 1  # dloss/ds = sigma(s) - label
+    loss = -(nn.functional.logsigmoid(s[:, 0]).sum() + nn.functional.logsigmoid(-s[:, 1:]).sum())
+    grad_h = torch.bmm(g[:, None, :], u).squeeze(1)  # (B, D), from u before its update, as word2vec does
+    out.index_add_(0, rows.reshape(-1), (g[:, :, None] * h[:, None, :]).reshape(-1, h.shape[1]), alpha=-lr)
+    return loss, grad_h
+
+
 def train(model: nn.Module, ids: Tensor, sentence: Tensor, counts: np.ndarray, *, device: torch.device,
           epochs: int = 5, window: int = 5, negatives: int = 5, sample: float = 1e-3, lr: float = 0.025,
           batch_size: int = 1024, seed: int = 0, progress: bool = True) -> list[float]:
     """Train a SkipGramNS or CBOWNS with SGD whose rate decays linearly to 0; returns each batch's mean loss.
 
     Each epoch subsamples frequent words afresh, forms the pairs (or windows), shuffles them and
-    draws ``negatives`` noise words per pair from the unigram^0.75 distribution.
+    draws ``negatives`` noise words per pair from the unigram^0.75 distribution. Each batch takes one
+    SGD step on the loss summed over its pairs, written out by hand (the gradients of ``forward``,
+    checked against autograd in the tests) and applied to the touched rows only. CBOW adds the full
+    gradient of the mean context vector to every context word, as word2vec's C code and gensim do and
+    as their CBOW learning rate (0.05) assumes, not the 1/|C| share of the true gradient (which
+    Irsoy, Benton and Stratos, 2020, argue for, with a learning rate tuned for it).
     """
     if not isinstance(model, (SkipGramNS, CBOWNS)):
         raise TypeError(f"model must be a SkipGramNS or CBOWNS, got {type(model).__name__}")
@@ -199,7 +227,7 @@ def train(model: nn.Module, ids: Tensor, sentence: Tensor, counts: np.ndarray, *
     gd = torch.Generator(device=device).manual_seed(seed)
     was_training = model.training
     model.to(device).train()
-    opt = torch.optim.SGD(model.parameters(), lr=lr)
+    inp, out = model.inp.weight.data, model.out.weight.data  # updated in place, no autograd
     # the number of pairs varies a little per epoch; estimate it once for the progress bar and the lr schedule
     cbow = isinstance(model, CBOWNS)
     kept = len(ids) * float(keep_p[ids].mean())  # tokens left after subsampling, on average
@@ -216,19 +244,26 @@ def train(model: nn.Module, ids: Tensor, sentence: Tensor, counts: np.ndarray, *
                 c, o = c[perm].to(device), o[perm].to(device)
                 batches = ((c[i:i + batch_size], o[i:i + batch_size]) for i in range(0, len(c), batch_size))
             for batch in batches:
+                batch = [t.to(device) for t in batch]
                 b = len(batch[-1]) if cbow else len(batch[0])
-                neg = table[torch.randint(len(table), (b, negatives), device=device, generator=gd)]  # (B, K)
-                for group in opt.param_groups:
-                    group["lr"] = lr * max(1e-4, 1 - step / total)  # word2vec's linear decay
-                loss = model(*[t.to(device) for t in batch], neg)
-                opt.zero_grad()
-                loss.backward()
-                opt.step()
-                losses.append(loss.item() / b)
+                slots = torch.randint(len(table), (b * negatives,), device=device, generator=gd)
+                neg = table.index_select(0, slots).view(b, negatives)  # (B, K) noise words
+                rate = lr * max(1e-4, 1 - step / total)  # word2vec's linear decay
+                if cbow:
+                    context, offsets, centre = batch
+                    h = nn.functional.embedding_bag(context, inp, offsets, mode="mean")  # (B, D) mean context vector
+                    loss, grad_h = _sgd_update(out, h, centre, neg, rate)
+                    sizes = torch.diff(offsets, append=offsets.new_tensor([len(context)]))  # (B,) words per window
+                    inp.index_add_(0, context, grad_h.repeat_interleave(sizes, 0), alpha=-rate)  # the full gradient to each
+                else:
+                    centre, context = batch
+                    loss, grad_h = _sgd_update(out, nn.functional.embedding(centre, inp), context, neg, rate)
+                    inp.index_add_(0, centre, grad_h, alpha=-rate)
+                losses.append(loss / b)
                 step += 1
                 bar.update(1)
     model.train(was_training)  # leave the mode as the caller had it
-    return losses
+    return torch.stack(losses).tolist()  # one transfer at the end: no host-device sync per step on a GPU
 
 
 def _cbow_batches(ids: Tensor, sentence: Tensor, window: int, batch_size: int, g: torch.Generator):

@@ -30,8 +30,9 @@ def _ns_loss_and_grad(fn):
         v_ref = v.clone().requires_grad_()
         ref = -torch.nn.functional.logsigmoid(u_pos @ v_ref) - torch.nn.functional.logsigmoid(-(u_neg @ v_ref)).sum()
         ref.backward()
-        expect(abs(float(loss) - float(ref)) < 1e-4,
-               f"with {k} negatives in {dim} dimensions the loss is off by {abs(float(loss) - float(ref)):.3g}")
+        ref = ref.item()  # a plain float: float() of a tensor that requires grad warns in the student's output
+        expect(abs(float(loss) - ref) < 1e-4,
+               f"with {k} negatives in {dim} dimensions the loss is off by {abs(float(loss) - ref):.3g}")
         grad = torch.as_tensor(grad, dtype=torch.float32)
         expect(grad.shape == (dim,), f"the gradient should have shape ({dim},), got {tuple(grad.shape)}")
         expect(torch.allclose(grad, v_ref.grad, atol=1e-4),
@@ -55,6 +56,18 @@ def _solve_analogy(fn):
     got = fn(long.clone(), words + ["giant"], "man", "king", "woman")
     expect(got == "queen", f"with a long vector 'giant' added the answer should still be 'queen' (use cosine "
                            f"similarity, not dot products), got {got!r}")
+    # a and c must be excluded too, not only b: here, after king, the nearest word to the query is 'woman' (c),
+    # and the query must be built from unit vectors: from the raw (unequal-length) vectors the answer is 'crown'
+    case = torch.tensor([[-3.0, 0, -3], [0, 2, 0], [0, 2, 1], [-2, 0, 2], [-3, 1, -1], [3, -2, 2]])
+    got = fn(case.clone(), list(words), "man", "king", "woman")
+    expect(got not in ("man", "king", "woman"), f"man : king = woman : ? returned the input word {got!r} "
+                                                f"(exclude all three of a, b and c)")
+    expect(got == "queen", f"with vectors of different lengths, man : king = woman : ? should be 'queen', got {got!r} "
+                           f"(build the query from unit vectors: unit(b) - unit(a) + unit(c))")
+    # here, after king, the nearest word is 'man' (a)
+    case = torch.tensor([[-2.0, 0, -1], [-2, 1, 0], [-2, -3, -3], [-3, -3, 2], [-2, -2, 3], [0, -3, 1]])
+    got = fn(case.clone(), list(words), "man", "king", "woman")
+    expect(got == "queen", f"man : king = woman : ? should be 'queen', got {got!r} (exclude a as well as b and c)")
     try:
         fn(vectors.clone(), list(words), "man", "prince", "woman")
     except KeyError:
