@@ -60,7 +60,7 @@ def test_the_book_build_switches_demos_to_static(monkeypatch):
     ({"a": [1, 2], "initial": {"a": 3}}, ValueError, "not in its grid"),
     ({"a": [1, 2], "initial": {"c": 1}}, ValueError, "not one of the grids"),
     ({"a": [1, 2], "dpi": 0}, ValueError, "dpi"),
-    ({"a": [1, 2], "dpi": True}, ValueError, "dpi"),
+    ({"a": [1, 2], "dpi": True}, TypeError, "dpi"),  # a bool is the wrong type (issue 27)
 ])
 def test_bad_demo_arguments_are_refused(kwargs, error, match):
     with pytest.raises(error, match=match):
