@@ -483,6 +483,7 @@ CASES: dict[str, list[Case]] = {
                          bad(w2v.analogy, W2V_VECS.tolist(), W2V_VOCAB, "a", "b", "c", raises=TypeError,
                              names="vectors")],
     "word2vec.analogy_coverage": [bad(w2v.analogy_coverage, W2V_VOCAB, [("a", "b", "c")], names=r"questions\[0\]"),
+                                  bad(w2v.analogy_coverage, W2V_VOCAB, [3], raises=TypeError, names=r"questions\[0\]"),
                                   bad(w2v.analogy_coverage, ["a"], [("a", "b", "c", "d")], raises=TypeError,
                                       names="vocab"),
                                   bad(w2v.analogy_coverage, W2V_VOCAB, "abcd", raises=TypeError, names="questions")],

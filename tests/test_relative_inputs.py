@@ -60,10 +60,17 @@ def test_recurrent_classifier_pad_id_must_not_be_the_unknown_id_nor_differ_from_
         rnn.RecurrentClassifier(len(vocab), pad_id=vocab.unk_id)
     with pytest.raises(ValueError, match="pad_id"):
         rnn.RecurrentClassifier(vocab, pad_id=2)
+    with pytest.raises(ValueError, match="pad_id"):
+        rnn.RecurrentClassifier(len(vocab), pad_id=2, vocab=vocab)
     model = rnn.RecurrentClassifier(vocab)  # the Vocab itself: its size and its pad id
     assert model.vocab_size == len(vocab) and model.pad_id == vocab.pad_id
+    assert rnn.RecurrentClassifier(len(vocab), vocab=vocab).pad_id == vocab.pad_id
+    with pytest.raises(ValueError, match="vocab"):
+        rnn.RecurrentClassifier(len(vocab) + 1, vocab=vocab)
     with pytest.raises(ValueError, match="pad_id"):
         rnn.pad_batch([[2, 0, 3]])  # a sequence holding the pad id itself
+    with pytest.raises(ValueError, match="pad_id"):
+        rnn.pad_batch([[2, 3], [4]], pad_id=vocab.unk_id)  # unknown words would read as padding
 
 
 def test_activations_refuses_a_layer_used_twice_per_forward():

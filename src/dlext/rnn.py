@@ -150,6 +150,9 @@ def pad_batch(seqs: list[list[int]], pad_id: int = 0, max_len: int | None = None
     if len(seqs) == 0:
         raise ValueError("seqs is an empty batch: pass at least one sequence")
     pad_id = validate.integer("pad_id", pad_id, 0)
+    if pad_id == Vocab.UNK_ID:
+        raise ValueError(f"pad_id must not be {Vocab.UNK_ID}, the Vocab's unknown id: the model would read every "
+                         f"unknown word as padding (Vocab pads with {Vocab.PAD_ID})")
     if max_len is not None:
         max_len = validate.positive_int("max_len (a positive int or None)", max_len)
     for k, s in enumerate(seqs):
@@ -183,18 +186,25 @@ class RecurrentClassifier(nn.Module):
     padding; left padding or a pad inside a sequence is refused); each one's length is the number of
     non-padding ids, and ``pack_padded_sequence`` makes the recurrence stop there.
 
-    ``vocab_size`` may be the ``Vocab`` itself; then ``pad_id`` must be the Vocab's. ``pad_id`` is never
-    the unknown id (``Vocab``'s id 1): every unknown word would be read as padding.
+    ``vocab_size`` may be the ``Vocab`` itself (or pass it as ``vocab=``); then ``pad_id`` must be the
+    Vocab's. ``pad_id`` is never the unknown id (``Vocab``'s id 1): every unknown word would be read as padding.
     """
 
     KINDS = {"rnn": nn.RNN, "lstm": nn.LSTM, "gru": nn.GRU}
 
     def __init__(self, vocab_size: "int | Vocab", num_classes: int = 2, emb_dim: int = 64, hidden_size: int = 64,
-                 kind: str = "lstm", pad_id: int = 0, dropout: float = 0.0):
+                 kind: str = "lstm", pad_id: int = 0, dropout: float = 0.0, *, vocab: "Vocab | None" = None):
         super().__init__()
         kind = validate.choice("kind", kind, tuple(self.KINDS))
-        vocab = vocab_size if isinstance(vocab_size, Vocab) else None
-        vocab_size = len(vocab) if vocab is not None else validate.positive_int("vocab_size", vocab_size)
+        if vocab is not None and not isinstance(vocab, Vocab):
+            raise TypeError(f"vocab must be an rnn.Vocab or None, got {type(vocab).__name__}")
+        if isinstance(vocab_size, Vocab):
+            if vocab is not None and vocab is not vocab_size:
+                raise ValueError("pass the Vocab once: as vocab_size or as vocab=, not two different ones")
+            vocab, vocab_size = vocab_size, len(vocab_size)
+        vocab_size = validate.positive_int("vocab_size", vocab_size)
+        if vocab is not None and vocab_size != len(vocab):
+            raise ValueError(f"vocab_size {vocab_size} differs from the size of vocab, {len(vocab)}")
         num_classes, emb_dim = validate.positive_int("num_classes", num_classes), validate.positive_int("emb_dim", emb_dim)
         hidden_size = validate.positive_int("hidden_size", hidden_size)
         pad_id = validate.integer("pad_id", pad_id, 0, vocab_size - 1)

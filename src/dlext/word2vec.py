@@ -366,7 +366,9 @@ def _questions(questions) -> list:
     if isinstance(questions, (str, bytes)) or not isinstance(questions, Sequence):
         raise TypeError(f"questions must be a list of (a, b, c, d) word tuples, got {type(questions).__name__}")
     for k, q in enumerate(questions):
-        if isinstance(q, str) or not isinstance(q, Sequence) or len(q) != 4:
+        if isinstance(q, (str, bytes)) or not isinstance(q, Sequence):
+            raise TypeError(f"questions[{k}] must be a tuple of four words (a, b, c, d), got {type(q).__name__} {q!r:.60}")
+        if len(q) != 4:
             raise ValueError(f"questions[{k}] must be four words (a, b, c, d), got {q!r:.60}")
     return list(questions)
 
@@ -404,7 +406,9 @@ def wordsim_spearman(vectors: Tensor, vocab: Vocab, pairs: Sequence[tuple[str, s
     if isinstance(pairs, (str, bytes)) or not isinstance(pairs, Sequence):
         raise TypeError(f"pairs must be a list of (word, word, score) tuples, got {type(pairs).__name__}")
     for k, x in enumerate(pairs):
-        if isinstance(x, str) or not isinstance(x, Sequence) or len(x) != 3:
+        if isinstance(x, (str, bytes)) or not isinstance(x, Sequence):
+            raise TypeError(f"pairs[{k}] must be a tuple (word, word, score), got {type(x).__name__} {x!r:.60}")
+        if len(x) != 3:
             raise ValueError(f"pairs[{k}] must be (word, word, score), got {x!r:.60}")
         check.number(f"pairs[{k}] score", x[2])
     kept = [(vocab[a], vocab[b], s) for a, b, s in pairs if a in vocab and b in vocab]
