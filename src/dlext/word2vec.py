@@ -93,9 +93,10 @@ def noise_distribution(counts: np.ndarray, power: float = 0.75) -> Tensor:
     if power < 0 and not bool(seen.all()):
         raise ValueError(f"power {power} < 0 would give the {int((~seen).sum())} words of count 0 infinite weight: "
                          "use power >= 0 or drop those words")
-    if power == 0:
-        return torch.full_like(c, 1 / len(c))  # c^0 = 1 for every word, 0^0 included
-    # in log space, relative to the largest term, so that a large power cannot overflow: c^p / max c^p
+    p = c ** power  # 0^0 = 1: power 0 is uniform over every word
+    if bool(torch.isfinite(p).all()) and 0 < float(p.sum()) < torch.inf:
+        return p / p.sum()  # (V,)
+    # c^p overflowed (or underflowed to 0): the same in log space, relative to the largest term, c^p / max c^p
     logp = torch.where(seen, power * c.clamp(min=1e-300).log(), torch.tensor(-torch.inf, dtype=c.dtype))
     p = (logp - logp.max()).exp()
     return p / p.sum()  # (V,)
