@@ -96,7 +96,7 @@ def test_explore_prints_nothing_and_displays_the_demo_once(capsys, monkeypatch):
     ({"a": [1, 2], "initial": {"a": 3}}, ValueError, "not in its grid"),
     ({"a": [1, 2], "initial": {"c": 1}}, ValueError, "not one of the grids"),
     ({"a": [1, 2], "dpi": 0}, ValueError, "dpi"),
-    ({"a": [1, 2], "dpi": True}, ValueError, "dpi"),
+    ({"a": [1, 2], "dpi": True}, TypeError, "dpi"),  # a bool is the wrong type (issue 27)
     ({"a": [1, 2], "show": "no"}, TypeError, "show"),
 ])
 def test_bad_demo_arguments_are_refused(kwargs, error, match):

@@ -105,7 +105,7 @@ def test_vocab_rejects_bad_input():
         vocab.decode([-1])
     with pytest.raises(TypeError, match=r"ids must be ints, got 2.0"):
         vocab.decode([2.0])
-    with pytest.raises(ValueError, match="min_count must be a positive int, got 0"):
+    with pytest.raises(ValueError, match="min_count must be >= 1, got 0"):
         rnn.Vocab(["x"], min_count=0)
     with pytest.raises(TypeError, match="single str"):
         rnn.Vocab("x y")
@@ -124,7 +124,7 @@ def test_pad_batch_rejects_bad_input():
         rnn.pad_batch([])
     with pytest.raises(ValueError, match="sequence 1 is empty"):
         rnn.pad_batch([[1], []])
-    with pytest.raises(ValueError, match="max_len must be a positive int or None, got 0"):
+    with pytest.raises(ValueError, match=r"max_len \(a positive int or None\) must be >= 1, got 0"):
         rnn.pad_batch([[1]], max_len=0)
     with pytest.raises(TypeError, match="seqs must be a list"):
         rnn.pad_batch(torch.ones(2, 3))
@@ -155,7 +155,7 @@ def test_classifier_rejects_bad_input():
         model(torch.ones(1, 3))
     with pytest.raises(ValueError, match="kind must be one of .*got 'transformer'"):
         rnn.RecurrentClassifier(10, kind="transformer")
-    with pytest.raises(ValueError, match="dropout must be in"):
+    with pytest.raises(ValueError, match=r"dropout must be a finite number in \[0, 1\)"):
         rnn.RecurrentClassifier(10, dropout=1.5)
-    with pytest.raises(ValueError, match="vocab_size must be a positive int, got 0"):
+    with pytest.raises(ValueError, match="vocab_size must be >= 1, got 0"):
         rnn.RecurrentClassifier(0)

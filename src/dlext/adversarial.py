@@ -16,6 +16,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from dlext import validate as v
 from dlext.validate import frozen  # eval mode, frozen weights, both restored
 
 __all__ = ["fgsm", "pgd", "targeted", "accuracy_under_attack", "project"]
@@ -38,8 +39,12 @@ def _eps(name: str, value, upper: float | None = None) -> float:
 def _images(x) -> Tensor:
     if not isinstance(x, Tensor):
         raise TypeError(f"x must be a tensor of images, got {type(x).__name__}")
-    if x.ndim < 2 or not x.is_floating_point():
-        raise ValueError(f"x must be a floating-point batch (B, ...), got dtype {x.dtype} and shape {tuple(x.shape)}")
+    if not x.is_floating_point():
+        raise TypeError(f"x must be a floating-point batch of images (B, ...), got dtype {x.dtype}")
+    if x.ndim < 2:
+        raise ValueError(f"x must be a batch of images (B, ...), got shape {tuple(x.shape)}")
+    if len(x) == 0 or x.numel() == 0:
+        raise ValueError(f"x is an empty batch (shape {tuple(x.shape)}): there is nothing to attack")
     if not torch.isfinite(x).all():
         raise ValueError("x contains NaN or infinite values")
     if x.numel() and (x.min() < 0 or x.max() > 1):
@@ -54,7 +59,22 @@ def _labels(name: str, y, x: Tensor) -> Tensor:
         raise TypeError(f"{name} must be an int or an integer tensor of class indices, got {getattr(y, 'dtype', type(y).__name__)}")
     if y.shape != (len(x),):
         raise ValueError(f"{name} must have shape ({len(x)},) to match x of shape {tuple(x.shape)}, got {tuple(y.shape)}")
+    if len(y) and int(y.min()) < 0:  # -1, or -100 (cross-entropy's ignore index: no gradient at all)
+        raise ValueError(f"{name} must hold class indices >= 0, got {int(y.min())}")
     return y.to(device=x.device, dtype=torch.long)
+
+
+def _model(model, x: Tensor) -> nn.Module:
+    """The model, checked against the images: an nn.Module whose parameters have x's dtype."""
+    v.module("model", model)
+    v.input_dtype("x", x, model)
+    return model
+
+
+def _flag(name: str, value) -> bool:
+    if not isinstance(value, bool):
+        raise TypeError(f"{name} must be True or False, got {type(value).__name__} {value!r}")
+    return value
 
 
 def project(x_adv: Tensor, x: Tensor, eps: float) -> Tensor:
@@ -67,45 +87,61 @@ def project(x_adv: Tensor, x: Tensor, eps: float) -> Tensor:
     return torch.minimum(torch.maximum(x_adv, x - eps), x + eps).clamp(0, 1)
 
 
-def _grad(model: nn.Module, x: Tensor, labels: Tensor) -> tuple[Tensor, Tensor]:
-    """grad_x of the summed cross-entropy (shape of x) and the logits at x (B, C). Only x asks for a gradient."""
+def _grad(model: nn.Module, x: Tensor, labels: Tensor, name: str = "", check: bool = False) -> tuple[Tensor, Tensor]:
+    """grad_x of the summed cross-entropy (shape of x) and the logits at x (B, C). Only x asks for a gradient.
+
+    ``check`` (once per attack, not per step): the labels ``name`` must index the model's outputs.
+    """
     x = x.detach().requires_grad_(True)
     with torch.enable_grad():
         logits = model(x)
+        if check:
+            _classes(name, labels, logits)
         loss = F.cross_entropy(logits, labels, reduction="sum")  # sum: each image's gradient is its own
         (g,) = torch.autograd.grad(loss, x)
     return g, logits.detach()
+
+
+def _classes(name: str, labels: Tensor, logits: Tensor) -> None:
+    """Labels in [0, C) for logits (B, C), checked before cross-entropy (on CUDA a bad index is a device assert)."""
+    if logits.ndim != 2:
+        raise ValueError(f"model must output (batch, classes) logits, got shape {tuple(logits.shape)}")
+    if len(labels) and int(labels.max()) >= logits.shape[1]:
+        raise ValueError(f"{name} must lie in [0, {logits.shape[1]}) (the model's {logits.shape[1]} classes), "
+                         f"got {int(labels.max())}")
 
 
 def fgsm(model: nn.Module, x: Tensor, y: Tensor, eps: float) -> Tensor:
     """One signed-gradient step of size eps up the loss of the true labels y; images (B, ...) in [0, 1]."""
     eps = _eps("eps", eps)
     x, y = _images(x), _labels("y", y, x)
+    _model(model, x)
     with frozen(model):
-        g, _ = _grad(model, x, y)  # (B, ...)
+        g, _ = _grad(model, x, y, "y", check=True)  # (B, ...)
     return (x + eps * g.sign()).clamp(0, 1).detach()
 
 
 def _pgd(model: nn.Module, x: Tensor, labels: Tensor, eps: float, alpha: float, steps: int,
-         random_start: bool, direction: float, generator: torch.Generator | None, early_stop: bool) -> Tensor:
+         random_start: bool, direction: float, generator: torch.Generator | None, early_stop: bool,
+         name: str) -> Tensor:
     """Projected sign-gradient steps; direction +1 climbs the loss (untargeted), -1 descends it (targeted).
 
     With ``early_stop``, an image leaves the loop at the first iterate that already succeeds (another class
     than its label; or its target), read off the logits of the gradient pass, so stopping costs no extra pass.
     """
-    if isinstance(steps, bool) or not isinstance(steps, int) or steps < 0:
-        raise ValueError(f"steps must be an int >= 0, got {steps!r}")
-    if not isinstance(early_stop, bool):
-        raise TypeError(f"early_stop must be True or False, got {early_stop!r}")
+    steps = v.integer("steps", steps, 0)
+    early_stop, random_start = _flag("early_stop", early_stop), _flag("random_start", random_start)
+    generator = v.generator("generator", generator)
+    _model(model, x)
     x_adv = x.clone()
     if random_start and eps > 0:  # a uniform point of the eps-box, so the first gradient is not taken at x
         noise = torch.rand(x.shape, generator=generator, device="cpu" if generator is None else generator.device)
         x_adv = project(x + eps * (2 * noise.to(x.device) - 1), x, eps)
     active = torch.arange(len(x), device=x.device)  # images still being attacked (all, without early_stop)
     with frozen(model):
-        for _ in range(steps):
+        for step in range(steps):
             x_a, labels_a = x_adv[active], labels[active]
-            g, logits = _grad(model, x_a, labels_a)
+            g, logits = _grad(model, x_a, labels_a, name, check=step == 0)
             if early_stop:
                 hit = logits.argmax(1) == labels_a if direction < 0 else logits.argmax(1) != labels_a
                 if hit.all():
@@ -125,7 +161,7 @@ def pgd(model: nn.Module, x: Tensor, y: Tensor, eps: float, alpha: float, steps:
     """
     eps, alpha = _eps("eps", eps), _eps("alpha", alpha)
     x, y = _images(x), _labels("y", y, x)
-    return _pgd(model, x, y, eps, alpha, steps, random_start, +1.0, generator, early_stop)
+    return _pgd(model, x, y, eps, alpha, steps, random_start, +1.0, generator, early_stop, "y")
 
 
 def targeted(model: nn.Module, x: Tensor, target: Tensor | int, eps: float = 0.2, alpha: float | None = None,
@@ -137,10 +173,11 @@ def targeted(model: nn.Module, x: Tensor, target: Tensor | int, eps: float = 0.2
     ``early_stop=True`` keeps each image at its first iterate classified as its target.
     """
     eps = _eps("eps", eps)
+    steps = v.integer("steps", steps, 0)
     alpha = 2.5 * eps / max(steps, 1) if alpha is None else _eps("alpha", alpha)
     x = _images(x)
     target = _labels("target", target, x)
-    return _pgd(model, x, target, eps, alpha, steps, random_start, -1.0, generator, early_stop)
+    return _pgd(model, x, target, eps, alpha, steps, random_start, -1.0, generator, early_stop, "target")
 
 
 def accuracy_under_attack(model: nn.Module, x: Tensor, y: Tensor, attack: Attack, eps: float,
@@ -152,21 +189,33 @@ def accuracy_under_attack(model: nn.Module, x: Tensor, y: Tensor, attack: Attack
     eps = _eps("eps", eps)
     if not callable(attack):
         raise TypeError(f"attack must be a function (model, x, y, eps) -> x_adv, got {type(attack).__name__}")
-    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size <= 0:
-        raise ValueError(f"batch_size must be a positive int, got {batch_size!r}")
+    batch_size = v.positive_int("batch_size", batch_size)
     x = _images(x)
     y = _labels("y", y, x)
-    if len(x) == 0:
-        raise ValueError("x is empty: accuracy of no images is undefined")
+    _model(model, x)
     if device is None:
         device = next((p.device for p in model.parameters()), torch.device("cpu"))
+    device = v.device("device", device)
     correct = 0
     with frozen(model):
         for i in range(0, len(x), batch_size):
             xb, yb = x[i:i + batch_size].to(device), y[i:i + batch_size].to(device)
+            if i == 0:  # once per call: the labels must be the model's classes (else eps = 0 counts garbage)
+                with torch.no_grad():
+                    _classes("y", y, model(xb[:1]))
             x_adv = attack(model, xb, yb, eps) if eps > 0 else xb
+            if not isinstance(x_adv, Tensor):
+                raise TypeError(f"attack must return a tensor of images, got {type(x_adv).__name__}")
             if x_adv.shape != xb.shape:
                 raise ValueError(f"attack returned shape {tuple(x_adv.shape)} for a batch of shape {tuple(xb.shape)}")
+            if eps > 0:
+                # an "attack" that leaves the eps-ball or [0, 1] measures something else than robustness at eps
+                dist, lo, hi = torch.stack([(x_adv - xb).abs().max(), x_adv.min(), x_adv.max()]).tolist()
+                tol = 1e-5 * max(1.0, eps)  # float rounding of x + eps * sign(g)
+                if dist > eps + tol or lo < -tol or hi > 1 + tol:
+                    raise ValueError(f"attack returned images {dist:.4g} from x in L-infinity (eps is {eps}) with "
+                                     f"pixels in [{lo:.3g}, {hi:.3g}]: an attack must stay within eps of x and in "
+                                     "[0, 1] (use adversarial.project)")
             with torch.no_grad():
                 correct += (model(x_adv).argmax(-1) == yb).sum().item()
     return correct / len(x)

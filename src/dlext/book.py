@@ -28,6 +28,9 @@ def glue(name: str, value: Any, display: bool = False, *, bound: str | None = No
     # NumPy 2 writes np.float64(0.93), which a format such as :.3f cannot read.
     if hasattr(value, "item") and getattr(value, "ndim", None) == 0 or getattr(value, "shape", None) == (1,):
         value = value.item()
+    # NaN or infinity in the prose is a failed computation, never a number to print
+    if isinstance(value, (float, complex)) and not math.isfinite(abs(value)):
+        raise ValueError(f"glue {name!r}: value must be a finite number, got {value!r}")
     stored = value
     if bound is not None or digits is not None:
         stored = _round_towards(name, value, bound, digits)

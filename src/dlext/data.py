@@ -172,6 +172,10 @@ def fetch(relpath: str) -> Path:
                 except Exception as err:  # network down, timeout, HTTP error, checksum mismatch, read-only dir
                     errors.append(f"  {url}: {type(err).__name__}: {err}")
     via = f" ({ENV_MIRROR} is set)" if os.environ.get(ENV_MIRROR, "").split() else ""
+    tried = {e.split(": ", 1)[0].strip() for e in errors}
+    untried = [u for u in sources if u not in tried]  # listed, so "the URLs above" are on the page
+    if untried:
+        errors.append("  not tried: " + ", ".join(untried))
     raise DataError(
         f"{target} {problem} and could not be downloaded{via}:\n" + "\n".join(errors) + "\n"
         f"Download {target.name} from one of the URLs above (sha256 {spec.sha256}) and put it at "

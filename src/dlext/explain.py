@@ -5,6 +5,7 @@ parameter's ``requires_grad`` flag are restored, and parameters' ``.grad`` are n
 (gradients are taken with ``torch.autograd.grad``). Inputs are moved to the model's device and
 results come back on the CPU.
 """
+import numpy as np
 import torch
 from torch import Tensor, nn
 
@@ -34,7 +35,13 @@ def _targets(target, n: int) -> Tensor:
     """Class indices (n,) from an int or a tensor/list of n ints."""
     if isinstance(target, bool):
         raise TypeError("target must be an int or a tensor of class indices, got a bool")
-    t = torch.as_tensor(target)
+    if isinstance(target, (str, bytes)) or not isinstance(target, (int, Tensor, list, tuple, np.integer, np.ndarray)):
+        raise TypeError(f"target must be an int or a tensor of integer class indices, got {type(target).__name__} "
+                        f"{target!r:.40}")
+    try:
+        t = torch.as_tensor(target)
+    except (TypeError, ValueError, RuntimeError) as err:
+        raise TypeError(f"target must be an int or a tensor of integer class indices, got {target!r:.40}") from err
     if t.is_floating_point() or t.is_complex():
         raise TypeError(f"target must hold integer class indices, got dtype {t.dtype}")
     t = t.long().reshape(-1)
@@ -45,6 +52,20 @@ def _targets(target, n: int) -> Tensor:
     if len(t) and int(t.min()) < 0:
         raise ValueError(f"target must hold class indices >= 0, got {int(t.min())}")
     return t
+
+
+def _model(model, x: Tensor) -> nn.Module:
+    """The model, checked against the inputs: an nn.Module whose parameters have x's dtype."""
+    v.module("model", model)
+    v.input_dtype("x", x, model)
+    return model
+
+
+def _softmax(logits: Tensor, first: bool) -> Tensor:
+    """Softmax of the model's outputs; on the first batch, refuse a model that already outputs probabilities."""
+    if first:
+        v.logits("model", logits)
+    return logits.softmax(-1)
 
 
 def _probs_of(p: Tensor, rows: Tensor) -> Tensor:
@@ -58,18 +79,35 @@ def activations(model: nn.Module, layer: nn.Module, x: Tensor, batch_size: int =
     """The output of ``layer`` (a submodule of ``model``) for inputs x (B, ...), on the CPU."""
     v.module("model", model)
     x = _images(x)
+    _model(model, x)
     batch_size = v.positive_int("batch_size", batch_size)
+    v.module("layer", layer)
     if not any(m is layer for m in model.modules()):
         raise ValueError("layer must be a submodule of model")
     out: list[Tensor] = []
-    hook = layer.register_forward_hook(lambda m, i, o: out.append(o.detach().cpu()))
+    hook = layer.register_forward_hook(lambda m, i, o: out.append(o.detach().cpu() if isinstance(o, Tensor) else o))
     try:
         with frozen(model), torch.no_grad():
             for i in range(0, len(x), batch_size):
+                before = len(out)
                 model(x[i:i + batch_size].to(_device(model)))
+                _one_output(layer, out[before:])
     finally:
         hook.remove()
     return torch.cat(out)
+
+
+def _one_output(layer: nn.Module, outs: list) -> None:
+    """The layer ran exactly once in this forward pass and returned one tensor."""
+    name = type(layer).__name__
+    if not outs:
+        raise ValueError(f"layer ({name}) never ran in the model's forward pass: pass a submodule that forward uses")
+    if len(outs) > 1:
+        raise ValueError(f"layer ({name}) ran {len(outs)} times in one forward pass (a module used twice); its "
+                         "activations would mix the uses: pass a layer that runs once")
+    if not isinstance(outs[0], Tensor):
+        raise TypeError(f"layer ({name}) returns a {type(outs[0]).__name__}, not a tensor (an LSTM returns "
+                        "(output, state)): pass a layer whose output is one tensor")
 
 
 def saliency(model: nn.Module, x: Tensor, target) -> Tensor:
@@ -80,6 +118,7 @@ def saliency(model: nn.Module, x: Tensor, target) -> Tensor:
     """
     v.module("model", model)
     x = _images(x)
+    _model(model, x)
     t = _targets(target, len(x)).to(_device(model))
     with frozen(model):
         xd = x.detach().to(_device(model)).requires_grad_(True)
@@ -101,6 +140,7 @@ def occlusion(model: nn.Module, x: Tensor, target, patch: int = 12, stride: int 
     x = _images(x)
     patch, stride = v.positive_int("patch", patch), v.positive_int("stride", stride)
     fill, batch_size = v.number("fill", fill), v.positive_int("batch_size", batch_size)
+    _model(model, x)
     single = x.ndim == 3
     xb = x[None] if single else x
     if xb.ndim != 4:
@@ -117,7 +157,7 @@ def occlusion(model: nn.Module, x: Tensor, target, patch: int = 12, stride: int 
     probs = []
     with frozen(model), torch.no_grad():
         for k in range(0, len(copies), batch_size):
-            p = model(copies[k:k + batch_size].to(_device(model))).softmax(-1)
+            p = _softmax(model(copies[k:k + batch_size].to(_device(model))), k == 0)
             probs.append(_probs_of(p, rows[k:k + batch_size]))
     heat = torch.cat(probs).reshape(len(xb), h_out, w_out)
     return heat[0] if single else heat
@@ -138,19 +178,31 @@ def activation_maximization(model: nn.Module, layer: nn.Module, channel: int, st
     if not isinstance(shape, (tuple, list)) or not shape:
         raise TypeError(f"shape must be a non-empty tuple of sizes, got {type(shape).__name__} {shape!r}")
     shape = tuple(v.positive_int(f"shape[{i}]", n) for i, n in enumerate(shape))
+    seed = v.integer("seed", seed, 0)
+    if clamp is not None:
+        if not isinstance(clamp, (tuple, list)) or len(clamp) != 2:
+            raise TypeError(f"clamp must be a pair (low, high) or None, got {type(clamp).__name__} {clamp!r}")
+        low, high = v.number("clamp[0]", clamp[0]), v.number("clamp[1]", clamp[1])
+        if not low < high:
+            raise ValueError(f"clamp must be (low, high) with low < high, got {clamp!r}")
+        clamp = (low, high)
+    v.module("layer", layer)
     if not any(m is layer for m in model.modules()):
         raise ValueError("layer must be a submodule of model")
     dev = _device(model)
+    dtype = v._dtype(model) or torch.float32  # the input in the model's own precision (a float64 model works)
     gen = torch.Generator().manual_seed(seed)
-    x = (0.5 + 0.01 * torch.randn(1, *shape, generator=gen)).to(dev).requires_grad_(True)
+    x = (0.5 + 0.01 * torch.randn(1, *shape, generator=gen)).to(dev, dtype).requires_grad_(True)
     out: list[Tensor] = []
     hook = layer.register_forward_hook(lambda m, i, o: out.append(o))
     try:
         with frozen(model):
             opt = torch.optim.Adam([x], lr=lr)
-            for _ in range(steps):
+            for step in range(steps):
                 out.clear()
                 model(x)
+                if step == 0:
+                    _one_output(layer, out)
                 a = out[0]
                 if a.ndim < 2 or not 0 <= channel < a.shape[1]:
                     raise ValueError(f"channel must be in [0, {a.shape[1]}), got {channel}")
@@ -183,6 +235,12 @@ def deletion_curve(model: nn.Module, x: Tensor, target, ranking: Tensor, steps: 
     if ranking.shape != x.shape:
         raise ValueError(f"ranking must be a tensor of the same shape as x {tuple(x.shape)}, got {tuple(ranking.shape)}")
     v.tensor("ranking", ranking)
+    _model(model, x)
+    flat_rank = ranking.detach().reshape(len(x), -1)
+    constant = (flat_rank == flat_rank[:, :1]).all(1)  # (B,)
+    if bool(constant.any()):
+        raise ValueError(f"ranking is constant for example {int(constant.nonzero()[0])}: it orders no pixel before "
+                         "another, so the curve would only show deletion in reading order")
     steps, fill = v.positive_int("steps", steps), v.number("fill", fill)
     batch_size = v.positive_int("batch_size", batch_size)
     t = _targets(target, len(x))
@@ -199,7 +257,7 @@ def deletion_curve(model: nn.Module, x: Tensor, target, ranking: Tensor, steps: 
     probs = []
     with frozen(model), torch.no_grad():
         for k in range(0, len(copies), batch_size):
-            p = model(copies[k:k + batch_size].to(_device(model))).softmax(-1)
+            p = _softmax(model(copies[k:k + batch_size].to(_device(model))), k == 0)
             probs.append(_probs_of(p, rows[k:k + batch_size]))
     return torch.cat(probs).reshape(len(x), steps + 1)
 
@@ -209,6 +267,9 @@ def deletion_auc(curve: Tensor) -> Tensor:
     v.tensor("curve", curve, ndim=2, dtype="float")
     if curve.shape[1] < 2:
         raise ValueError(f"curve must be a (B, steps + 1) tensor with steps >= 1, got {getattr(curve, 'shape', curve)}")
+    lo, hi = torch.stack([curve.min(), curve.max()]).tolist()
+    if lo < 0 or hi > 1:
+        raise ValueError(f"curve must hold probabilities in [0, 1] (from deletion_curve), got values in [{lo:.3g}, {hi:.3g}]")
     return torch.trapezoid(curve, dx=1.0 / (curve.shape[1] - 1), dim=1)
 
 

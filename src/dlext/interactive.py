@@ -119,12 +119,12 @@ def _static_html(draw: Callable[..., Any], grids: dict[str, list], initial: dict
         alts.append(_alt_text(draw, fig, params))
         data = _png(fig, dpi)
         plt.close(fig)
-        total += len(data)
-        if total > max_bytes:
-            raise ValueError(f"the demo's frames exceed {max_bytes:,} bytes after {len(frames) + 1} of "
-                             f"{len(list(itertools.product(*grids.values())))}: use a smaller grid, a smaller "
-                             f"figure or a lower dpi (now {dpi})")
         frames.append("data:image/png;base64," + base64.b64encode(data).decode())
+        total += len(frames[-1])  # the page holds base64 data URLs, 4/3 of the PNG bytes
+        if total > max_bytes:
+            raise ValueError(f"the demo's frames exceed {max_bytes:,} bytes of page (as base64) after {len(frames)} "
+                             f"of {len(list(itertools.product(*grids.values())))}: use a smaller grid, a smaller "
+                             f"figure or a lower dpi (now {dpi})")
     uid = f"dlext-demo-{next(_counter)}-{zlib.crc32('|'.join(names).encode()):08x}"
     start = [grids[n].index(initial[n]) for n in names]
     strides = [1] * len(names)  # itertools.product varies the last parameter fastest
@@ -157,9 +157,14 @@ def _static_html(draw: Callable[..., Any], grids: dict[str, list], initial: dict
         "  }\n"
         "  inputs.forEach(function (input) { input.addEventListener('input', update); });\n"
         "})();\n")
-    return (f'<div class="dlext-demo" id="{uid}" data-frames="{len(frames)}">{controls}'
+    page = (f'<div class="dlext-demo" id="{uid}" data-frames="{len(frames)}">{controls}'
             f'<img src="{frames[first]}" alt="{html.escape(alts[first])}" style="max-width:100%"/>'
             f"<script>{script}</script></div>")
+    size = len(page.encode())  # what goes in the page: every frame in the script, the first one again in <img>
+    if size > max_bytes:
+        raise ValueError(f"the demo puts {size:,} bytes in the page (its frames as base64, the first one twice), "
+                         f"over max_bytes {max_bytes:,}: use a smaller grid, a smaller figure or a lower dpi (now {dpi})")
+    return page
 
 
 class StaticDemo:
@@ -188,10 +193,16 @@ def explore(draw: Callable[..., Any], *, initial: dict | None = None, static: bo
     """
     if not callable(draw):
         raise TypeError(f"draw must be a function returning a matplotlib Figure, got {type(draw).__name__}")
-    if isinstance(dpi, bool) or not isinstance(dpi, int) or dpi <= 0:
-        raise ValueError(f"dpi must be a positive int, got {dpi!r}")
-    if isinstance(max_bytes, bool) or not isinstance(max_bytes, int) or max_bytes <= 0:
-        raise ValueError(f"max_bytes must be a positive int, got {max_bytes!r}")
+    for name, value in (("dpi", dpi), ("max_bytes", max_bytes)):
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise TypeError(f"{name} must be a positive int, got {type(value).__name__} {value!r}")
+        if value <= 0:
+            raise ValueError(f"{name} must be a positive int, got {value!r}")
+    if static is not None and not isinstance(static, bool):
+        raise TypeError(f"static must be True, False or None (decide from the environment), got "
+                        f"{type(static).__name__} {static!r}")
+    if initial is not None and not isinstance(initial, dict):
+        raise TypeError(f"initial must be a dict of parameter -> value or None, got {type(initial).__name__}")
     if not isinstance(show, bool):
         raise TypeError(f"show must be True or False, got {type(show).__name__}")
     grids = _check_grids(grids)
@@ -325,6 +336,7 @@ def quiz(name: str, values: dict | None = None) -> None:
 
     ``values`` fills the quiz's ``{{name:fmt}}`` placeholders with the numbers this run measured.
     """
+    questions = load_quiz(name, values)  # checks the name and values before the import
     from jupyterquiz import display_quiz
 
-    display_quiz(load_quiz(name, values), shuffle_answers=False)
+    display_quiz(questions, shuffle_answers=False)

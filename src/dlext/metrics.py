@@ -14,7 +14,7 @@ def record(key: str, value: float) -> None:
         raise TypeError(f"metric key must be a string, got {type(key).__name__} {key!r}")
     if not key.strip():
         raise ValueError(f"metric key must be a non-empty string, got {key!r}")
-    if isinstance(value, (str, bytes)):
+    if isinstance(value, (str, bytes, bool)):  # True is not a measurement (float(True) would record 1.0)
         raise TypeError(f"metric {key!r} must be a number, got {type(value).__name__} {value!r}")
     try:
         value = float(value)  # accepts Python, NumPy and one-element torch numbers

@@ -102,16 +102,23 @@ class LSTMCell(nn.Module):
 class Vocab:
     """Token <-> id maps built from texts: id 0 pads, id 1 stands for every unknown token."""
 
+    PAD_ID, UNK_ID = 0, 1
+
     def __init__(self, texts: Iterable[str], min_count: int = 1):
-        if isinstance(min_count, bool) or not isinstance(min_count, int) or min_count < 1:
-            raise ValueError(f"min_count must be a positive int, got {min_count!r}")
+        min_count = validate.positive_int("min_count", min_count)
         if isinstance(texts, str):
             raise TypeError("texts must be a list of strings, got a single str")
+        if isinstance(texts, bytes) or not isinstance(texts, Iterable):
+            raise TypeError(f"texts must be a list of strings, got {type(texts).__name__}")
+        texts = list(texts)
+        for k, text in enumerate(texts):
+            if not isinstance(text, str):
+                raise TypeError(f"texts[{k}] must be a str, got {type(text).__name__} {text!r:.40}")
         counts = Counter(t for text in texts for t in tokenize(text))
         kept = sorted((t for t, n in counts.items() if n >= min_count), key=lambda t: (-counts[t], t))
         self.itos = [PAD, UNK, *kept]  # most frequent first; ties in alphabetical order
         self.stoi = {t: i for i, t in enumerate(self.itos)}
-        self.pad_id, self.unk_id = 0, 1
+        self.pad_id, self.unk_id = self.PAD_ID, self.UNK_ID
 
     def __len__(self) -> int:
         return len(self.itos)
@@ -134,14 +141,33 @@ class Vocab:
 
 
 def pad_batch(seqs: list[list[int]], pad_id: int = 0, max_len: int | None = None) -> tuple[Tensor, Tensor]:
-    """Right-pad id lists into ids (B, T) and lengths (B,), cutting each to its first ``max_len`` ids."""
+    """Right-pad id lists into ids (B, T) and lengths (B,), cutting each to its first ``max_len`` ids.
+
+    A sequence that contains ``pad_id`` itself is refused: the model would read it as the end of the text.
+    """
     if not isinstance(seqs, (list, tuple)):
         raise TypeError(f"seqs must be a list of id lists, got {type(seqs).__name__}")
     if len(seqs) == 0:
         raise ValueError("seqs is an empty batch: pass at least one sequence")
-    if max_len is not None and (isinstance(max_len, bool) or not isinstance(max_len, int) or max_len < 1):
-        raise ValueError(f"max_len must be a positive int or None, got {max_len!r}")
-    seqs = [list(s)[:max_len] for s in seqs]
+    pad_id = validate.integer("pad_id", pad_id, 0)
+    if pad_id == Vocab.UNK_ID:
+        raise ValueError(f"pad_id must not be {Vocab.UNK_ID}, the Vocab's unknown id: the model would read every "
+                         f"unknown word as padding (Vocab pads with {Vocab.PAD_ID})")
+    if max_len is not None:
+        max_len = validate.positive_int("max_len (a positive int or None)", max_len)
+    for k, s in enumerate(seqs):
+        if isinstance(s, (str, bytes)) or not isinstance(s, (list, tuple, Tensor)):
+            raise TypeError(f"seqs[{k}] must be a list of int ids, got {type(s).__name__}")
+    seqs = [s.tolist() if isinstance(s, Tensor) else list(s) for s in seqs]
+    for k, s in enumerate(seqs):
+        for i in s:
+            if isinstance(i, bool) or not isinstance(i, int):
+                raise TypeError(f"seqs[{k}] must hold int ids, got {type(i).__name__} {i!r}")
+            if i < 0:
+                raise ValueError(f"seqs[{k}] holds the negative id {i}; ids are >= 0")
+            if i == pad_id:
+                raise ValueError(f"seqs[{k}] contains pad_id {pad_id} as a token; the model would read it as padding")
+    seqs = [s[:max_len] for s in seqs]
     for k, s in enumerate(seqs):
         if len(s) == 0:
             raise ValueError(f"sequence {k} is empty: a recurrent model needs at least one token "
@@ -156,24 +182,39 @@ def pad_batch(seqs: list[list[int]], pad_id: int = 0, max_len: int | None = None
 class RecurrentClassifier(nn.Module):
     """Embedding -> RNN/LSTM/GRU -> linear layer on the last real step: ids (B, T) -> logits (B, C).
 
-    Used for sentiment (many-to-one). Sequences are right-padded with ``pad_id``; each one's length is
-    the number of non-padding ids, and ``pack_padded_sequence`` makes the recurrence stop there.
+    Used for sentiment (many-to-one). Sequences are right-padded with ``pad_id`` (tokens first, then
+    padding; left padding or a pad inside a sequence is refused); each one's length is the number of
+    non-padding ids, and ``pack_padded_sequence`` makes the recurrence stop there.
+
+    ``vocab_size`` may be the ``Vocab`` itself (or pass it as ``vocab=``); then ``pad_id`` must be the
+    Vocab's. ``pad_id`` is never the unknown id (``Vocab``'s id 1): every unknown word would be read as padding.
     """
 
     KINDS = {"rnn": nn.RNN, "lstm": nn.LSTM, "gru": nn.GRU}
 
-    def __init__(self, vocab_size: int, num_classes: int = 2, emb_dim: int = 64, hidden_size: int = 64,
-                 kind: str = "lstm", pad_id: int = 0, dropout: float = 0.0):
+    def __init__(self, vocab_size: "int | Vocab", num_classes: int = 2, emb_dim: int = 64, hidden_size: int = 64,
+                 kind: str = "lstm", pad_id: int = 0, dropout: float = 0.0, *, vocab: "Vocab | None" = None):
         super().__init__()
-        if kind not in self.KINDS:
-            raise ValueError(f"kind must be one of {sorted(self.KINDS)}, got {kind!r}")
-        for name, value in (("vocab_size", vocab_size), ("num_classes", num_classes), ("emb_dim", emb_dim)):
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"{name} must be a positive int, got {value!r}")
-        if not 0 <= pad_id < vocab_size:
-            raise ValueError(f"pad_id must be in [0, {vocab_size}), got {pad_id!r}")
-        if not (isinstance(dropout, (int, float)) and 0 <= dropout < 1):
-            raise ValueError(f"dropout must be in [0, 1), got {dropout!r}")
+        kind = validate.choice("kind", kind, tuple(self.KINDS))
+        if vocab is not None and not isinstance(vocab, Vocab):
+            raise TypeError(f"vocab must be an rnn.Vocab or None, got {type(vocab).__name__}")
+        if isinstance(vocab_size, Vocab):
+            if vocab is not None and vocab is not vocab_size:
+                raise ValueError("pass the Vocab once: as vocab_size or as vocab=, not two different ones")
+            vocab, vocab_size = vocab_size, len(vocab_size)
+        vocab_size = validate.positive_int("vocab_size", vocab_size)
+        if vocab is not None and vocab_size != len(vocab):
+            raise ValueError(f"vocab_size {vocab_size} differs from the size of vocab, {len(vocab)}")
+        num_classes, emb_dim = validate.positive_int("num_classes", num_classes), validate.positive_int("emb_dim", emb_dim)
+        hidden_size = validate.positive_int("hidden_size", hidden_size)
+        pad_id = validate.integer("pad_id", pad_id, 0, vocab_size - 1)
+        unk_id = vocab.unk_id if vocab is not None else Vocab.UNK_ID
+        if vocab is not None and pad_id != vocab.pad_id:
+            raise ValueError(f"pad_id must be the Vocab's pad_id {vocab.pad_id}, got {pad_id}")
+        if pad_id == unk_id:
+            raise ValueError(f"pad_id must not be the vocabulary's unknown id {unk_id}: every unknown word "
+                             f"would be read as padding (Vocab pads with {Vocab.PAD_ID})")
+        dropout = validate.number("dropout", dropout, 0.0, 1.0, high_open=True)
         self.vocab_size, self.pad_id, self.kind = vocab_size, pad_id, kind
         self.dropout = nn.Dropout(dropout)  # on the embeddings and on the last state, active in train mode only
         self.embedding = nn.Embedding(vocab_size, emb_dim, padding_idx=pad_id)
@@ -185,13 +226,11 @@ class RecurrentClassifier(nn.Module):
             raise TypeError(f"ids must be an integer tensor, got {getattr(ids, 'dtype', type(ids).__name__)}")
         if ids.dim() != 2 or ids.shape[0] == 0 or ids.shape[1] == 0:
             raise ValueError(f"ids must have shape (batch, time) with both > 0, got {tuple(ids.shape)}")
-        lo, hi = int(ids.min()), int(ids.max())
+        lo, hi = torch.stack([ids.min(), ids.max()]).tolist()
         if lo < 0 or hi >= self.vocab_size:
             bad = lo if lo < 0 else hi
             raise ValueError(f"ids contain {bad}, out of range for a vocabulary of {self.vocab_size}")
-        lengths = (ids != self.pad_id).sum(1)  # (B,): right padding, so the real tokens come first
-        if int(lengths.min()) == 0:
-            raise ValueError("a sequence in ids is all padding: every sequence needs at least one token")
+        lengths = validate.right_padded("ids", ids, self.pad_id)  # (B,): real tokens first, then padding
         x = self.dropout(self.embedding(ids))  # (B, T, E)
         packed = pack_padded_sequence(x, lengths.cpu(), batch_first=True, enforce_sorted=False)
         _, state = self.rnn(packed)

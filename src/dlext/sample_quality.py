@@ -80,6 +80,12 @@ def frechet_rounding_bound(S1: np.ndarray, S2: np.ndarray) -> float:
     S1, S2 = _array("S1", S1, 2), _array("S2", S2, 2)
     if S1.ndim != 2 or S1.shape != S2.shape or S1.shape[0] != S1.shape[1]:
         raise ValueError(f"S1 and S2 must be square matrices of one size, got {S1.shape} and {S2.shape}")
+    for name, S in (("S1", S1), ("S2", S2)):
+        if S.size == 0:
+            raise ValueError(f"{name} is empty (shape {S.shape}): a covariance of at least one feature is needed")
+        if not np.isfinite(S).all():
+            raise ValueError(f"{name} contains NaN or infinite values")
+        _check_covariance(name, S)
     d, eps = len(S1), np.finfo(np.float64).eps
     m = np.linalg.norm(S1, 2) * np.linalg.norm(S2, 2)
     return float(2 * d * np.sqrt(d * eps * m) + 1e3 * eps * (abs(np.trace(S1)) + abs(np.trace(S2))))
@@ -99,6 +105,8 @@ def gaussian_frechet(mu1: np.ndarray, S1: np.ndarray, mu2: np.ndarray, S2: np.nd
     S1, S2 = _array("S1", S1, 2), _array("S2", S2, 2)
     if mu1.ndim != 1 or mu1.shape != mu2.shape or S1.shape != S2.shape or S1.shape != (len(mu1), len(mu1)):
         raise ValueError(f"shapes do not match: mu {mu1.shape}, {mu2.shape}; covariances {S1.shape}, {S2.shape}")
+    if len(mu1) == 0:
+        raise ValueError("mu1 is empty: the Gaussians need at least one dimension")
     for name, a in (("mu1", mu1), ("S1", S1), ("mu2", mu2), ("S2", S2)):
         if not np.isfinite(a).all():
             raise ValueError(f"{name} contains NaN or infinite values")
@@ -142,11 +150,18 @@ def features(classifier: nn.Module, X: Tensor, *, device: torch.device, batch_si
     """
     _check_classifier(classifier)
     X = v.tensor("X", X, dtype="float")
+    v.input_dtype("X", X, classifier)
     device = v.device("device", device)
+
+    first = [True]
 
     def both(x: Tensor) -> tuple[Tensor, Tensor]:
         h = classifier.features(x)  # (B, d)
-        return h, classifier.head(h).softmax(-1)  # (B, d), (B, 10)
+        logits = classifier.head(h)
+        if first[0]:  # once per call: a head that already ends in softmax would be squeezed twice
+            v.logits("classifier", logits)
+            first[0] = False
+        return h, logits.softmax(-1)  # (B, d), (B, 10)
 
     return v.batched(classifier, X, both, device=device, batch_size=batch_size)
 
@@ -160,10 +175,12 @@ def sample_quality(samples: Tensor, classifier: nn.Module, *, device: torch.devi
     ``frechet`` (to ``real`` images, if given) and ``label_acc`` (agreement with requested ``labels``).
     """
     v.tensor("samples", samples, dtype="float")
+    v.pixels("samples", samples)  # the classifier was trained on [0, 1] digits: [-1, 1] or 0..255 misjudge silently
     _check_classifier(classifier)
     min_share = v.number("min_share", min_share, 0.0, 1.0, low_open=True)
     if real is not None:
         v.tensor("real", real, dtype="float")
+        v.pixels("real", real)
     if samples.ndim != 4 or tuple(samples.shape[1:]) != (1, 28, 28):
         raise ValueError(f"expected samples of shape (N, 1, 28, 28), got {tuple(samples.shape)}")
     if labels is not None:
@@ -171,6 +188,8 @@ def sample_quality(samples: Tensor, classifier: nn.Module, *, device: torch.devi
     if labels is not None and labels.shape != (len(samples),):
         raise ValueError(f"labels must have shape ({len(samples)},), got {tuple(labels.shape)}")
     feats, probs = features(classifier, samples, device=device)
+    if labels is not None:
+        v.labels("labels", labels, probs.shape[1])  # against the classifier's classes
     confidence, predicted = probs.max(dim=1)
     counts = torch.bincount(predicted, minlength=probs.shape[1])
     share = counts.float() / len(samples)

@@ -16,8 +16,7 @@ def batches(n: int, batch_size: int, shuffle: bool = True,
     """
     n, batch_size = v.integer("n", n, 0), v.positive_int("batch_size", batch_size)
     v.flag("shuffle", shuffle)
-    if generator is not None and not isinstance(generator, torch.Generator):
-        raise TypeError(f"generator must be a torch.Generator or None, got {type(generator).__name__}")
+    v.generator("generator", generator)
     order = torch.randperm(n, generator=generator) if shuffle else torch.arange(n)
     return iter(order.split(batch_size))
 
@@ -37,8 +36,8 @@ def fit(model: nn.Module, n: int, batch_loss: Callable[[Tensor], Tensor], *, epo
         raise TypeError(f"batch_loss must be callable, got {type(batch_loss).__name__}")
     epochs, batch_size = v.positive_int("epochs", epochs), v.positive_int("batch_size", batch_size)
     lr = v.number("lr", lr, 0.0, low_open=True)
-    if optimizer is not None and not isinstance(optimizer, torch.optim.Optimizer):
-        raise TypeError(f"optimizer must be a torch.optim.Optimizer or None, got {type(optimizer).__name__}")
+    if optimizer is not None:
+        v.optimizer("optimizer", optimizer, model)  # an optimizer over another model would train nothing here
     v.flag("progress", progress)
     model.train()
     opt = optimizer or torch.optim.Adam(model.parameters(), lr=lr)
@@ -67,9 +66,13 @@ def train_classifier(model: nn.Module, X: Tensor, y: Tensor, *, device: torch.de
     """
     v.module("model", model)
     X = v.tensor("X", X)
+    v.input_dtype("X", X, model)
     y = v.labels("y", y)
     v.same_length(X=X, y=y)
     device = v.device("device", device)
+    if optimizer is not None:
+        v.optimizer("optimizer", optimizer, model)
+    v.class_labels("y", y, model, X, device=device)  # labels against the model's outputs (one example run)
     model.to(device)
 
     def batch_loss(idx: Tensor) -> Tensor:
@@ -86,8 +89,18 @@ def predict_proba(model: nn.Module, X: Tensor, *, device: torch.device, batch_si
     """
     v.module("model", model)
     X = v.tensor("X", X)
+    v.input_dtype("X", X, model)
     device = v.device("device", device)
-    return v.batched(model, X, lambda x: model(x).softmax(-1), device=device, batch_size=batch_size)
+    first = [True]
+
+    def proba(x: Tensor) -> Tensor:
+        logits = model(x)
+        if first[0]:  # once per call: a model that already ends in softmax would be squeezed twice
+            v.logits("model", logits)
+            first[0] = False
+        return logits.softmax(-1)
+
+    return v.batched(model, X, proba, device=device, batch_size=batch_size)
 
 
 def accuracy(model: nn.Module, X: Tensor, y: Tensor, *, device: torch.device, batch_size: int = 1000) -> float:
@@ -95,4 +108,6 @@ def accuracy(model: nn.Module, X: Tensor, y: Tensor, *, device: torch.device, ba
     X = v.tensor("X", X)
     y = v.labels("y", y)  # (N, 1) labels would broadcast against (N,) predictions to an (N, N) table
     v.same_length(X=X, y=y)
-    return (predict_proba(model, X, device=device, batch_size=batch_size).argmax(-1) == y.cpu()).float().mean().item()
+    probs = predict_proba(model, X, device=device, batch_size=batch_size)  # (N, C)
+    v.labels("y", y, probs.shape[1])  # a label beyond the model's classes would count as a silent error
+    return (probs.argmax(-1) == y.cpu()).float().mean().item()

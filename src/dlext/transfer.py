@@ -25,7 +25,7 @@ _BODY_INDEX = {"conv1": 0, "conv2": 3, "fc": 7}  # where each sits in the nn.Seq
 def digit_subset(X: Tensor, y: Tensor, digits: list[int]) -> tuple[Tensor, Tensor]:
     """The examples whose label is in ``digits``, relabelled 0..len(digits)-1 in that order."""
     v.tensor("X", X, finite=False)
-    v.labels("y", y)
+    v.labels("y", y)  # class indices >= 0: -1 ("unlabelled") would index the lookup table from its end
     if len(X) != len(y):
         raise ValueError(f"X and y must have the same length, got {len(X)} and {len(y)}")
     if not isinstance(digits, (list, tuple)):
@@ -44,6 +44,7 @@ def per_class_sample(y: Tensor, n_per_class: int, generator: torch.Generator | N
     """Indices (C * n_per_class,) of ``n_per_class`` examples of each class in y, drawn without repeats."""
     v.labels("y", y)
     n_per_class = v.positive_int("n_per_class", n_per_class)
+    generator = v.generator("generator", generator)
     picks = []
     for c in y.unique():
         members = (y == c).nonzero().squeeze(1)
@@ -69,7 +70,8 @@ def make_model(num_classes: int, pretrained: MNISTClassifier | None = None, free
         model = copy.deepcopy(pretrained).cpu()
     else:
         raise TypeError(f"pretrained must be an MNISTClassifier or None, got {type(pretrained).__name__}")
-    model.head = nn.Linear(model.head.in_features, num_classes)
+    # the new head in the body's precision: a float64 pretrained network stays float64 throughout
+    model.head = nn.Linear(model.head.in_features, num_classes, dtype=model.head.weight.dtype)
     for p in model.parameters():
         p.requires_grad_(True)
     for name in LAYERS[:freeze_up_to]:
@@ -101,14 +103,15 @@ def fit_steps(model: nn.Module, X: Tensor, y: Tensor, *, steps: int, batch_size:
     """
     v.module("model", model)
     v.tensor("X", X)
+    v.input_dtype("X", X, model)
     v.labels("y", y)
     v.same_length(X=X, y=y)
     steps, batch_size = v.positive_int("steps", steps), v.positive_int("batch_size", batch_size)
-    if not isinstance(optimizer, torch.optim.Optimizer):
-        raise TypeError(f"optimizer must be a torch.optim.Optimizer, got {type(optimizer).__name__}")
+    v.optimizer("optimizer", optimizer, model)
     device = v.device("device", device)
     if augment is not None and not callable(augment):
         raise TypeError(f"augment must be a function of a batch or None, got {type(augment).__name__}")
+    v.class_labels("y", y, model, X, device=device)  # labels against the model's outputs (one example run)
     model.to(device)
     epochs = math.ceil(steps / math.ceil(len(X) / batch_size))
 
@@ -127,21 +130,31 @@ def random_affine(x: Tensor, max_degrees: float = 0.0, max_shift: float = 0.0,
     """Rotate each image (B, C, H, W) by a uniform angle in +-max_degrees and shift it by up to max_shift pixels."""
     max_degrees, max_shift = v.number("max_degrees", max_degrees, 0), v.number("max_shift", max_shift, 0)
     v.tensor("x (images B, C, H, W)", x, ndim=4, dtype="float", finite=False)
+    generator = v.generator("generator", generator)
     B, _, H, W = x.shape
     u = torch.rand(B, 3, generator=generator).to(x.device) * 2 - 1  # (B, 3) uniform in [-1, 1]
     angle = u[:, 0] * math.radians(max_degrees)
     cos, sin = angle.cos(), angle.sin()
-    # affine_grid maps output to input coordinates in [-1, 1]: a shift of s pixels is 2 s / size there
-    theta = torch.stack([torch.stack([cos, -sin, u[:, 1] * 2 * max_shift / W], 1),
-                         torch.stack([sin, cos, u[:, 2] * 2 * max_shift / H], 1)], 1)  # (B, 2, 3)
+    # affine_grid maps output to input coordinates in [-1, 1], x scaled by W / 2 and y by H / 2: a rotation
+    # by `angle` in pixels is D R D^-1 there, D = diag(2 / W, 2 / H) (R itself would shear a non-square
+    # image), and a shift of s pixels is 2 s / size
+    theta = torch.stack([torch.stack([cos, -sin * H / W, u[:, 1] * 2 * max_shift / W], 1),
+                         torch.stack([sin * W / H, cos, u[:, 2] * 2 * max_shift / H], 1)], 1)  # (B, 2, 3)
     grid = F.affine_grid(theta.to(x.dtype), list(x.shape), align_corners=False)
     return F.grid_sample(x, grid, align_corners=False, padding_mode="zeros")
 
 
 def add_noise(x: Tensor, std: float, generator: torch.Generator | None = None) -> Tensor:
-    """Add Gaussian pixel noise of standard deviation ``std`` and clip to [0, 1]."""
+    """Add Gaussian pixel noise of standard deviation ``std`` to images in [0, 1] and clip to [0, 1].
+
+    Pixels outside [0, 1] (0..255 bytes, normalized images) are refused for a CPU ``x``; on another device
+    the range is not read back (this runs on every training batch), so check the data once beforehand.
+    """
     std = v.number("std", std, 0)
     v.tensor("x", x, dtype="float", finite=False)
+    generator = v.generator("generator", generator)
+    if x.device.type == "cpu":
+        v.pixels("x", x)
     return (x + std * torch.randn(x.shape, generator=generator).to(x.device)).clamp(0, 1)
 
 
@@ -149,6 +162,7 @@ def rotate180(x: Tensor, p: float = 0.5, generator: torch.Generator | None = Non
     """Turn each image (B, C, H, W) upside down (a 180-degree rotation) with probability p."""
     p = v.probability("p (a probability)", p)
     v.tensor("x", x, ndim=4, finite=False)
+    generator = v.generator("generator", generator)
     flip = (torch.rand(len(x), generator=generator) < p).to(x.device)  # (B,)
     return torch.where(flip[:, None, None, None], x.flip(-2, -1), x)
 
@@ -157,6 +171,7 @@ def pseudo_labels(probs: Tensor, threshold: float) -> tuple[Tensor, Tensor]:
     """Rows of ``probs`` (N, C) whose top probability is at least ``threshold``: their indices and argmax labels."""
     v.tensor("probs", probs, ndim=2, dtype="float", nonempty=False)
     threshold = v.probability("threshold", threshold)
+    v.probabilities("probs", probs)  # logits would be thresholded as if they were confidences
     confidence, labels = probs.max(1)
     keep = (confidence >= threshold).nonzero().squeeze(1)
     return keep, labels[keep]
@@ -166,7 +181,9 @@ def confusion_rate(pred: Tensor, y: Tensor, a: int, b: int) -> float:
     """Share of the examples of classes a and b that are predicted as the other one of the two."""
     v.tensor("pred", pred, ndim=1, dtype="int")
     v.tensor("y", y, ndim=1, dtype="int")
-    a, b = v.integer("a", a), v.integer("b", b)
+    a, b = v.integer("a", a, 0), v.integer("b", b, 0)
+    if a == b:
+        raise ValueError(f"a and b must be two different classes, got a = b = {a} (that would be class {a}'s accuracy)")
     if pred.shape != y.shape:
         raise ValueError(f"pred and y must have the same shape, got {tuple(pred.shape)} and {tuple(y.shape)}")
     pair = (y == a) | (y == b)

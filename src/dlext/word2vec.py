@@ -25,9 +25,25 @@ def _sentences(sentences) -> list:
 
 
 def _vocab(vocab) -> Vocab:
+    """A word -> row dict whose rows are exactly 0..V-1 (each row named by one word, none beyond)."""
     if not isinstance(vocab, dict):
         raise TypeError(f"vocab must be a dict of word -> row, got {type(vocab).__name__}")
+    rows = list(vocab.values())
+    bad = next((r for r in rows if isinstance(r, bool) or not isinstance(r, (int, np.integer))), None)
+    if bad is not None:
+        raise TypeError(f"vocab's rows must be ints, got {type(bad).__name__} {bad!r}")
+    if sorted(rows) != list(range(len(rows))):
+        raise ValueError(f"vocab's rows must be exactly 0..{len(rows) - 1}, one per word; got rows from "
+                         f"{min(rows, default=None)} to {max(rows, default=None)} with {len(rows) - len(set(rows))} repeated")
     return vocab
+
+
+def _words(vocab: Vocab) -> list[str]:
+    """The word of each row: words[vocab[w]] == w, whatever the dict's insertion order."""
+    words = [""] * len(vocab)
+    for w, i in vocab.items():
+        words[int(i)] = w
+    return words
 
 
 def _counts(counts) -> Tensor:
@@ -72,8 +88,30 @@ def keep_probability(counts: np.ndarray, sample: float = 1e-3) -> Tensor:
 def noise_distribution(counts: np.ndarray, power: float = 0.75) -> Tensor:
     """The negative-sampling distribution: unigram counts raised to ``power``, normalised."""
     power = check.number("power", power)
-    p = _counts(counts) ** power
+    c = _counts(counts)
+    seen = c > 0
+    if power < 0 and not bool(seen.all()):
+        raise ValueError(f"power {power} < 0 would give the {int((~seen).sum())} words of count 0 infinite weight: "
+                         "use power >= 0 or drop those words")
+    p = c ** power  # 0^0 = 1: power 0 is uniform over every word
+    if bool(torch.isfinite(p).all()) and 0 < float(p.sum()) < torch.inf:
+        return p / p.sum()  # (V,)
+    # c^p overflowed (or underflowed to 0): the same in log space, relative to the largest term, c^p / max c^p
+    logp = torch.where(seen, power * c.clamp(min=1e-300).log(), torch.tensor(-torch.inf, dtype=c.dtype))
+    p = (logp - logp.max()).exp()
     return p / p.sum()  # (V,)
+
+
+def _sentence_ids(sentence: Tensor) -> Tensor:
+    """Sentence numbers (N,) in which each sentence's tokens are one run: [0, 0, 1, 1], never [0, 1, 0]."""
+    if len(sentence) > 1:
+        runs = int((sentence[1:] != sentence[:-1]).sum()) + 1
+        distinct = len(torch.unique(sentence))
+        if runs != distinct:
+            raise ValueError(f"sentence must number each sentence's tokens as one consecutive run (as encode does), "
+                             f"but {runs - distinct} sentence id(s) come back after another sentence, e.g. "
+                             f"{sentence[:12].tolist()}: pairs would join words of different sentences")
+    return sentence
 
 
 def skipgram_pairs(ids: Tensor, sentence: Tensor, window: int, shrink: bool = True,
@@ -88,8 +126,10 @@ def skipgram_pairs(ids: Tensor, sentence: Tensor, window: int, shrink: bool = Tr
     check.tensor("ids", ids, dtype="int", nonempty=False)
     check.tensor("sentence", sentence, dtype="int", nonempty=False)
     shrink = check.flag("shrink", shrink)
+    generator = check.generator("generator", generator)
     if ids.shape != sentence.shape or ids.dim() != 1:
         raise ValueError(f"ids and sentence must be 1-D of the same length, got {tuple(ids.shape)} and {tuple(sentence.shape)}")
+    _sentence_ids(sentence)
     n = len(ids)
     reach = torch.randint(1, window + 1, (n,), generator=generator) if shrink else torch.full((n,), window)  # (N,)
     centres, contexts = [], []
@@ -148,6 +188,8 @@ class CBOWNS(nn.Module):
         check.labels("context", context, V)
         check.labels("offsets", offsets, len(context), length=b)
         _word_ids("negatives", negatives, V, b)
+        if offsets.device.type == "cpu":  # no host-device sync on the training hot path (train builds valid bags)
+            _offsets(offsets, len(context))
         h = self.inp(context, offsets)  # (B, D) mean context vector
         pos = (self.out(centre) * h).sum(-1)  # (B,)
         neg = torch.bmm(self.out(negatives), h.unsqueeze(-1)).squeeze(-1)  # (B, K)
@@ -157,6 +199,17 @@ class CBOWNS(nn.Module):
     def vectors(self) -> Tensor:
         """The word vectors (the input embeddings), detached, on the CPU: (V, dim)."""
         return self.inp.weight.detach().cpu()
+
+
+def _offsets(offsets: Tensor, n: int) -> Tensor:
+    """Bag starts (B,) into n context ids: 0 first, strictly increasing, so that no bag is empty.
+
+    Checked only for CPU tensors, like the ids: on a GPU the check would wait for the device every call.
+    """
+    if offsets.device.type == "cpu" and (int(offsets[0]) != 0 or (len(offsets) > 1 and not bool((offsets[1:] > offsets[:-1]).all()))):
+        raise ValueError(f"offsets must start at 0 and increase strictly (each bag holds at least one context id), "
+                         f"got {offsets[:12].tolist()}")
+    return offsets
 
 
 def _word_ids(name: str, ids: Tensor, vocab_size: int, rows: int | None, ndim: int = 2) -> Tensor:
@@ -218,6 +271,10 @@ def train(model: nn.Module, ids: Tensor, sentence: Tensor, counts: np.ndarray, *
     seed, progress, device = check.integer("seed", seed, 0), check.flag("progress", progress), check.device("device", device)
     check.labels("ids", ids, model.out.num_embeddings)
     check.tensor("sentence", sentence, shape=(len(ids),), dtype="int")
+    _sentence_ids(sentence)
+    if not bool((sentence[1:] == sentence[:-1]).any()):
+        raise ValueError(f"ids and sentence hold no (centre, context) pair: each of the {len(ids)} tokens is "
+                         "alone in its sentence, so there is nothing to train on")
     _counts(counts)
     if len(counts) != model.out.num_embeddings:
         raise ValueError(f"counts has {len(counts)} words but the model's vocabulary has {model.out.num_embeddings}")
@@ -227,6 +284,15 @@ def train(model: nn.Module, ids: Tensor, sentence: Tensor, counts: np.ndarray, *
     gd = torch.Generator(device=device).manual_seed(seed)
     was_training = model.training
     model.to(device).train()
+    try:
+        return _train(model, ids, sentence, keep_p, table, gd, g, device, epochs, window, negatives, lr,
+                      batch_size, progress, sample)
+    finally:
+        model.train(was_training)  # leave the mode as the caller had it, also when training raised
+
+
+def _train(model, ids, sentence, keep_p, table, gd, g, device, epochs, window, negatives, lr, batch_size,
+           progress, sample) -> list[float]:
     inp, out = model.inp.weight.data, model.out.weight.data  # updated in place, no autograd
     # the number of pairs varies a little per epoch; estimate it once for the progress bar and the lr schedule
     cbow = isinstance(model, CBOWNS)
@@ -262,7 +328,9 @@ def train(model: nn.Module, ids: Tensor, sentence: Tensor, counts: np.ndarray, *
                 losses.append(loss / b)
                 step += 1
                 bar.update(1)
-    model.train(was_training)  # leave the mode as the caller had it
+    if not losses:
+        raise ValueError(f"subsampling (sample={sample}) left no (centre, context) pair in any epoch: "
+                         "use a larger sample or a longer corpus")
     return torch.stack(losses).tolist()  # one transfer at the end: no host-device sync per step on a GPU
 
 
@@ -302,6 +370,8 @@ def _index(vocab: Vocab, word: str) -> int:
 def _unit(vectors: Tensor) -> Tensor:
     if not isinstance(vectors, (Tensor, np.ndarray)):
         raise TypeError(f"vectors must be a (V, dim) tensor or array, got {type(vectors).__name__}")
+    if isinstance(vectors, Tensor):
+        vectors = vectors.detach().cpu()  # an nn.Parameter (model.inp.weight) works like .vectors
     x = check.tensor("vectors", torch.as_tensor(vectors, dtype=torch.float32), ndim=2)
     return x / x.norm(dim=1, keepdim=True).clamp(min=1e-12)  # (V, D)
 
@@ -320,14 +390,14 @@ def most_similar(vectors: Tensor, vocab: Vocab, word: str, k: int = 10) -> list[
     """The k words whose vectors (V, dim) have the highest cosine similarity to ``word``'s, itself excluded."""
     unit, vocab = _unit(vectors), _vocab(vocab)
     i = _index(vocab, word)
-    return _top(unit, unit[i], [i], k, list(vocab))
+    return _top(unit, unit[i], [i], k, _words(vocab))
 
 
 def analogy(vectors: Tensor, vocab: Vocab, a: str, b: str, c: str, k: int = 5) -> list[tuple[str, float]]:
     """Answers to "a is to b as c is to ?": the k words nearest to unit(b) - unit(a) + unit(c), never a, b or c."""
     unit, vocab = _unit(vectors), _vocab(vocab)
     ia, ib, ic = _index(vocab, a), _index(vocab, b), _index(vocab, c)
-    return _top(unit, unit[ib] - unit[ia] + unit[ic], [ia, ib, ic], k, list(vocab))
+    return _top(unit, unit[ib] - unit[ia] + unit[ic], [ia, ib, ic], k, _words(vocab))
 
 
 def _questions(questions) -> list:
@@ -335,7 +405,9 @@ def _questions(questions) -> list:
     if isinstance(questions, (str, bytes)) or not isinstance(questions, Sequence):
         raise TypeError(f"questions must be a list of (a, b, c, d) word tuples, got {type(questions).__name__}")
     for k, q in enumerate(questions):
-        if isinstance(q, str) or not isinstance(q, Sequence) or len(q) != 4:
+        if isinstance(q, (str, bytes)) or not isinstance(q, Sequence):
+            raise TypeError(f"questions[{k}] must be a tuple of four words (a, b, c, d), got {type(q).__name__} {q!r:.60}")
+        if len(q) != 4:
             raise ValueError(f"questions[{k}] must be four words (a, b, c, d), got {q!r:.60}")
     return list(questions)
 
@@ -373,7 +445,9 @@ def wordsim_spearman(vectors: Tensor, vocab: Vocab, pairs: Sequence[tuple[str, s
     if isinstance(pairs, (str, bytes)) or not isinstance(pairs, Sequence):
         raise TypeError(f"pairs must be a list of (word, word, score) tuples, got {type(pairs).__name__}")
     for k, x in enumerate(pairs):
-        if isinstance(x, str) or not isinstance(x, Sequence) or len(x) != 3:
+        if isinstance(x, (str, bytes)) or not isinstance(x, Sequence):
+            raise TypeError(f"pairs[{k}] must be a tuple (word, word, score), got {type(x).__name__} {x!r:.60}")
+        if len(x) != 3:
             raise ValueError(f"pairs[{k}] must be (word, word, score), got {x!r:.60}")
         check.number(f"pairs[{k}] score", x[2])
     kept = [(vocab[a], vocab[b], s) for a, b, s in pairs if a in vocab and b in vocab]
@@ -381,4 +455,10 @@ def wordsim_spearman(vectors: Tensor, vocab: Vocab, pairs: Sequence[tuple[str, s
         raise ValueError(f"only {len(kept)} of the {len(pairs)} pairs are in the vocabulary; need at least 3")
     ia, ib, human = zip(*kept)
     cos = (unit[list(ia)] * unit[list(ib)]).sum(1)  # (P,)
+    if len(set(human)) == 1:
+        raise ValueError(f"pairs: the {len(kept)} in-vocabulary pairs all have the score {human[0]}; "
+                         "a rank correlation with a constant is undefined")
+    if bool((cos == cos[0]).all()):
+        raise ValueError(f"vectors give every one of the {len(kept)} pairs the same cosine {float(cos[0]):.3g} "
+                         "(constant or collinear vectors); a rank correlation with a constant is undefined")
     return float(spearmanr(np.asarray(human), cos.numpy()).statistic)
