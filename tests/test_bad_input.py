@@ -538,6 +538,9 @@ CASES: dict[str, list[Case]] = {
     "validate.right_padded": [bad(validate.right_padded, "ids", torch.tensor([[0, 0, 5]]), 0, names="ids"),
                               bad(validate.right_padded, "ids", torch.tensor([[5, 0, 7]]), 0, names="ids")],
     # --- book, interactive
+    "book.evidence": [bad(book.evidence, 3, raises=TypeError, names="evidence name"),
+                      bad(book.evidence, "../etc", names="evidence name"),
+                      bad(book.evidence, "no_such_topic", names="no evidence named")],
     "book.glue": [bad(book.glue, "two words", 1.0, names="glue name"),
                   bad(book.glue, 3, 1.0, raises=TypeError, names="glue name"),
                   bad(book.glue, "x", NAN, names="'x'"), bad(book.glue, "x", -INF, names="'x'")],

@@ -140,7 +140,7 @@ def test_bad_input_raises_clear_errors():
         explain.saliency(model, x, 7)
     with pytest.raises(TypeError, match="integer class"):
         explain.saliency(model, x, 0.5)
-    with pytest.raises(ValueError, match="does not tile"):
+    with pytest.raises(ValueError, match="drops input pixels"):
         explain.occlusion(model, x, 0, patch=3, stride=2)
     with pytest.raises(ValueError, match="same shape"):
         explain.deletion_curve(model, x, 0, torch.rand(2, 64))
