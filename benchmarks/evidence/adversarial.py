@@ -1,12 +1,15 @@
 """Seed runs and validation grids behind the adversarial chapter's choices and tolerances.
 
     PYTHONPATH=src OMP_NUM_THREADS=1 DLEXT_DATA_DIR=../shared/data python benchmarks/evidence/adversarial.py grid
-    PYTHONPATH=src OMP_NUM_THREADS=1 DLEXT_DATA_DIR=../shared/data python benchmarks/evidence/adversarial.py seeds 0 1 2
+    PYTHONPATH=src OMP_NUM_THREADS=1 DLEXT_DATA_DIR=../shared/data python benchmarks/evidence/adversarial.py gridone EPS LR
+    PYTHONPATH=src OMP_NUM_THREADS=1 DLEXT_DATA_DIR=../shared/data python benchmarks/evidence/adversarial.py seeds 0.15 0.003 1 2
 
 ``grid`` trains the chapter's plain CNN (seed 0, the first 55,000 training digits) and chooses, on the
 held-out training digits 55,000-59,999 (never the test set), the adversarial-training eps and learning
-rate and the penalty attack's lambda. ``seeds`` repeats the chapter's pipeline for each seed with the
-chosen settings and prints the numbers the chapter asserts. Output: one JSON object per line.
+rate and the penalty attack's lambda. ``gridone`` runs one pair of the grid alone (so the pairs can run in
+parallel). ``seeds EPS LR SEED...`` repeats the chapter's pipeline for each seed with the chosen settings and
+prints the numbers the chapter asserts. Set $ADV_CACHE to a folder to keep the plain models between runs.
+Output: one JSON object per line.
 """
 import copy
 import json
