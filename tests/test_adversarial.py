@@ -195,3 +195,107 @@ def test_bad_input_raises_a_clear_error(call, error, words):
     model, (x, y) = _small_cnn(), _images()
     with pytest.raises(error, match=words):
         call(model, x, y)
+
+
+def _penalty_attack(model, x, target, lam=0.05, steps=100, lr=0.01):
+    """The chapter's old optimization attack: Adam on f_target(clip(x + delta)) - lam |delta|^2."""
+    delta = torch.zeros_like(x, requires_grad=True)
+    opt = torch.optim.Adam([delta], lr=lr)
+    for p in model.parameters():
+        p.requires_grad_(False)
+    for _ in range(steps):
+        score = model((x + delta).clamp(0, 1)).gather(1, target[:, None]).squeeze(1)
+        opt.zero_grad()
+        (-(score - lam * delta.pow(2).flatten(1).sum(1)).sum()).backward()
+        opt.step()
+    for p in model.parameters():
+        p.requires_grad_(True)
+    return (x + delta).clamp(0, 1).detach()
+
+
+def test_cw_l2_reaches_every_target_with_smaller_changes_than_the_penalty_attack():
+    model, (x, y) = _small_cnn(), _images(32)
+    model.eval()
+    target = (y + 3) % 10
+    x_cw, ok = adv.cw_l2(model, x, target, steps=40, search_steps=5, lr=0.05)
+    assert ok.all()
+    with torch.no_grad():
+        z = model(x_cw)
+    assert (z.argmax(1) == target).all()  # every returned example is classified as its target
+    assert x_cw.min() >= 0 and x_cw.max() <= 1
+    x_pen = _penalty_attack(model, x, target)
+    with torch.no_grad():
+        pen_ok = model(x_pen).argmax(1) == target
+    assert pen_ok.sum() >= 16  # the comparison below is over enough images to mean something
+    l2_cw, l2_pen = (x_cw - x).flatten(1).norm(dim=1), (x_pen - x).flatten(1).norm(dim=1)
+    assert (l2_cw[pen_ok] <= l2_pen[pen_ok]).all()
+
+
+def test_cw_l2_matches_the_closed_form_distance_for_a_linear_model():
+    # Two classes, logits W x: the smallest L2 change giving z_0 - z_1 = m is (m + z_1 - z_0) / ||w_0 - w_1||_2,
+    # along w_0 - w_1 (here at most 0.4 per pixel from 0.5, so the box [0, 1] does not bind).
+    model = _linear_two_class()
+    x = torch.full((3, 1, 2, 2), 0.5) + torch.tensor([0.0, 0.02, -0.02]).view(3, 1, 1, 1)
+    with torch.no_grad():
+        gap = model(x)[:, 1] - model(x)[:, 0]  # > 0: class 1 wins; the target is 0
+    assert (gap > 0).all()
+    w = model[1].weight[0] - model[1].weight[1]
+    for kappa in (0.0, 0.5):
+        x_cw, ok = adv.cw_l2(model, x, 0, kappa=kappa, steps=100, search_steps=6, lr=0.02)
+        assert ok.all()
+        expected = (gap + max(kappa, 1e-3)) / w.norm()
+        torch.testing.assert_close((x_cw - x).flatten(1).norm(dim=1), expected, rtol=0.03, atol=1e-3)
+        with torch.no_grad():
+            assert (model(x_cw)[:, 0] - model(x_cw)[:, 1] >= max(kappa, 1e-3)).all()
+
+
+def test_cw_l2_returns_the_input_where_it_fails_and_leaves_the_model_alone():
+    model, (x, y) = _small_cnn(), _images(8)
+    model.train()
+    x_cw, ok = adv.cw_l2(model, x, (y + 1) % 10, c=1e-6, search_steps=1, steps=3)  # far too weak to succeed
+    assert not ok.any() and torch.equal(x_cw, x)
+    assert model.training and all(p.requires_grad and p.grad is None for p in model.parameters())
+
+
+@pytest.mark.parametrize("targeted", [False, True])
+def test_pgd_l2_stays_in_the_ball_and_the_box(targeted):
+    model, (x, y) = _small_cnn(), _images(16)
+    eps = torch.linspace(0.0, 2.0, 16)  # one radius per image
+    out = adv.pgd_l2(model, x, (y + 1) % 10 if targeted else y, eps, steps=8, targeted=targeted)
+    assert out.min() >= 0 and out.max() <= 1 and not out.requires_grad
+    assert ((out - x).flatten(1).norm(dim=1) <= eps + 1e-5).all()
+    assert torch.equal(out[0], x[0])  # eps = 0 moves nothing
+
+
+def test_pgd_l2_first_step_is_the_normalised_gradient():
+    model = _linear_two_class()
+    x, y = torch.full((2, 1, 2, 2), 0.5), torch.tensor([0, 1])
+    out = adv.pgd_l2(model, x, y, eps=1.0, alpha=0.1, steps=1)
+    d = torch.tensor([-2.0, 3.0, 1.5, 3.0])  # grad of CE for y = 0 is along w_1 - w_0; for y = 1 the opposite
+    step = (0.1 * d / d.norm()).view(1, 2, 2)
+    torch.testing.assert_close(out, torch.stack([0.5 + step, 0.5 - step]))
+
+
+def test_pgd_l2_targeted_with_a_large_budget_reaches_the_target():
+    model, (x, y) = _small_cnn(), _images(32)
+    model.eval()
+    target = (y + 1) % 10
+    out = adv.pgd_l2(model, x, target, 4.0, steps=40, targeted=True, early_stop=True)
+    with torch.no_grad():
+        assert (model(out).argmax(1) == target).float().mean() > 0.9
+
+
+@pytest.mark.parametrize("call, error, words", [
+    (lambda m, x, y: adv.cw_l2(m, x, y, c=0.0), ValueError, "c must"),
+    (lambda m, x, y: adv.cw_l2(m, x, y, kappa=-1.0), ValueError, "kappa"),
+    (lambda m, x, y: adv.cw_l2(m, x, y, steps=0), ValueError, "steps"),
+    (lambda m, x, y: adv.cw_l2(m, x, y, search_steps=2.5), TypeError, "search_steps"),
+    (lambda m, x, y: adv.cw_l2(m, x, y + 10), ValueError, "target"),
+    (lambda m, x, y: adv.pgd_l2(m, x, y, -1.0), ValueError, "eps"),
+    (lambda m, x, y: adv.pgd_l2(m, x, y, torch.ones(3)), ValueError, "eps"),
+    (lambda m, x, y: adv.pgd_l2(m, x, y, 1.0, targeted=1), TypeError, "targeted"),
+])
+def test_new_attacks_reject_bad_input(call, error, words):
+    model, (x, y) = _small_cnn(), _images()
+    with pytest.raises(error, match=words):
+        call(model, x, y)

@@ -6,6 +6,12 @@ For images x in [0, 1] with label y and a classifier with cross-entropy loss L(x
     PGD  (Madry et al., 2017):       x_{t+1} = clip_[0,1](proj_eps(x_t + alpha sign(grad_x L(x_t, y))))
 
 where proj_eps clips every pixel to [x - eps, x + eps]. A targeted attack descends L(x, target) instead.
+``pgd_l2`` takes steps along g / ||g||_2 and projects onto the L2 ball ||x' - x||_2 <= eps instead.
+``cw_l2`` (Carlini & Wagner, 2017) looks for the smallest L2 change that makes the model say the target t:
+
+    minimise_w ||x' - x||_2^2 + c max(max_{j != t} z_j(x') - z_t(x'), -kappa),   x' = (tanh(w) + 1) / 2,
+
+with Adam on w (the tanh keeps x' in [0, 1] without clipping) and a binary search on c per image.
 Every attack runs the model in eval mode with its parameters frozen, then restores the model's
 train/eval mode and each parameter's ``requires_grad``; no gradient ever reaches the parameters.
 """
@@ -19,7 +25,7 @@ from torch import Tensor, nn
 from dlext import validate as v
 from dlext.validate import frozen  # eval mode, frozen weights, both restored
 
-__all__ = ["fgsm", "pgd", "targeted", "accuracy_under_attack", "project"]
+__all__ = ["fgsm", "pgd", "targeted", "accuracy_under_attack", "project", "pgd_l2", "cw_l2"]
 
 Attack = Callable[[nn.Module, Tensor, Tensor, float], Tensor]
 
@@ -169,7 +175,8 @@ def targeted(model: nn.Module, x: Tensor, target: Tensor | int, eps: float = 0.2
              early_stop: bool = False) -> Tensor:
     """PGD that descends the cross-entropy of ``target`` (an int or (B,) classes): x' within eps of x, in [0, 1].
 
-    ``alpha`` defaults to 2.5 eps / steps, so the steps can cross the box and come back (Madry et al.).
+    ``alpha`` defaults to 2.5 eps / steps, so the steps can cross the box and come back (a rule of thumb of the
+    ``robustness`` library, Engstrom et al. 2019; Madry et al. used fixed steps of 0.01 on MNIST).
     ``early_stop=True`` keeps each image at its first iterate classified as its target.
     """
     eps = _eps("eps", eps)
@@ -219,3 +226,122 @@ def accuracy_under_attack(model: nn.Module, x: Tensor, y: Tensor, attack: Attack
             with torch.no_grad():
                 correct += (model(x_adv).argmax(-1) == yb).sum().item()
     return correct / len(x)
+
+
+def _count(name: str, value, low: int = 0) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError(f"{name} must be an int, got {type(value).__name__} {value!r}")
+    if value < low:
+        raise ValueError(f"{name} must be >= {low}, got {value}")
+    return value
+
+
+def _radius(eps, x: Tensor) -> Tensor:
+    """eps as a (B, 1, ..., 1) tensor of non-negative finite radii: one float for all images, or one per image."""
+    if isinstance(eps, Tensor):
+        if eps.shape != (len(x),) or not eps.is_floating_point():
+            raise ValueError(f"eps must be a float or a float tensor of shape ({len(x)},), got {eps.dtype} {tuple(eps.shape)}")
+        if not (torch.isfinite(eps).all() and (eps >= 0).all()):
+            raise ValueError("eps must be finite and >= 0 for every image")
+        r = eps.to(device=x.device, dtype=x.dtype)
+    else:
+        r = torch.full((len(x),), _eps("eps", eps), device=x.device, dtype=x.dtype)
+    return r.view(-1, *[1] * (x.ndim - 1))
+
+
+def _l2(v: Tensor) -> Tensor:
+    """The L2 norm of each image of v (B, ...) as (B, 1, ..., 1)."""
+    return v.flatten(1).norm(dim=1).view(-1, *[1] * (v.ndim - 1))
+
+
+def pgd_l2(model: nn.Module, x: Tensor, y: Tensor | int, eps: float | Tensor, alpha: float | None = None,
+           steps: int = 20, targeted: bool = False, early_stop: bool = False) -> Tensor:
+    """PGD under an L2 budget: steps of length alpha along grad / ||grad||_2, projected into ||x' - x||_2 <= eps, [0, 1].
+
+    ``eps`` is one radius or one per image, (B,). ``targeted=True`` descends the loss of the classes ``y``
+    instead of climbing it; ``early_stop=True`` keeps each image at its first successful iterate.
+    ``alpha`` defaults to 2.5 eps / steps. No random start: the first step is from x itself.
+    """
+    x, y = _images(x), _labels("y", y, x)
+    steps = _count("steps", steps)
+    if not isinstance(targeted, bool) or not isinstance(early_stop, bool):
+        raise TypeError(f"targeted and early_stop must be True or False, got {targeted!r} and {early_stop!r}")
+    radius = _radius(eps, x)  # (B, 1, ..., 1)
+    step = 2.5 * radius / max(steps, 1) if alpha is None else torch.full_like(radius, _eps("alpha", alpha))
+    direction = -1.0 if targeted else 1.0
+    x_adv = x.clone()
+    active = torch.arange(len(x), device=x.device)
+    with frozen(model):
+        for _ in range(steps):
+            x_a, y_a = x_adv[active], y[active]
+            g, logits = _grad(model, x_a, y_a)
+            if early_stop:
+                hit = logits.argmax(1) == y_a if targeted else logits.argmax(1) != y_a
+                keep = ~hit
+                active, x_a, g = active[keep], x_a[keep], g[keep]
+                if len(active) == 0:
+                    break
+            x_new = x_a + direction * step[active] * g / _l2(g).clamp_min(1e-12)
+            delta = x_new - x[active]  # project onto the ball, then into [0, 1]: clipping to [0, 1]
+            delta = delta * (radius[active] / _l2(delta).clamp_min(1e-12)).clamp(max=1)  # moves no pixel away from x
+            x_adv[active] = (x[active] + delta).clamp(0, 1)
+    return x_adv.detach()
+
+
+def cw_l2(model: nn.Module, x: Tensor, target: Tensor | int, kappa: float = 0.0, c: float = 1.0,
+          search_steps: int = 6, steps: int = 100, lr: float = 0.05) -> tuple[Tensor, Tensor]:
+    """Carlini-Wagner L2 attack towards ``target``: the smallest successful x' found, and which images succeeded.
+
+    For each of ``search_steps`` values of the constant c (per image: start at ``c``, halve towards the
+    last failure after a success, multiply by 10 until the first success), ``steps`` Adam steps of size
+    ``lr`` on w minimise ||x' - x||^2 + c max(max_{j != t} z_j - z_t, -kappa) with x' = (tanh(w) + 1) / 2.
+    Returns x' (B, ...) where an iterate was classified as its target by a logit margin of at least
+    max(kappa, 1e-3) (the one closest to x in L2) and x itself elsewhere, and a (B,) bool tensor of the successes.
+    """
+    x = _images(x)
+    target = _labels("target", target, x)
+    kappa, c = _eps("kappa", kappa), _eps("c", c)
+    if c == 0:
+        raise ValueError("c must be > 0: with c = 0 the objective is the distance alone")
+    search_steps, steps = _count("search_steps", search_steps, 1), _count("steps", steps, 1)
+    lr = _eps("lr", lr)
+    if lr == 0:
+        raise ValueError("lr must be > 0")
+    b = len(x)
+    const = torch.full((b,), c, device=x.device)
+    lo, hi = torch.zeros_like(const), torch.full_like(const, float("inf"))
+    best = x.clone()
+    best_l2 = torch.full((b,), float("inf"), device=x.device)
+    w0 = torch.atanh((2 * x - 1).clamp(-1 + 1e-6, 1 - 1e-6))  # x' = x at the start (up to 1e-6)
+    onehot = None  # (B, C) True at the target, made once the number of classes C is known
+    with frozen(model), torch.enable_grad():
+        for _ in range(search_steps):
+            w = w0.clone().requires_grad_(True)
+            opt = torch.optim.Adam([w], lr=lr)
+            won = torch.zeros(b, dtype=torch.bool, device=x.device)
+            for _ in range(steps):
+                x_new = (torch.tanh(w) + 1) / 2
+                z = model(x_new)  # (B, C)
+                if onehot is None:
+                    if target.numel() and target.max() >= z.shape[1]:
+                        raise ValueError(f"target must be classes below {z.shape[1]}, got {target.max().item()}")
+                    onehot = F.one_hot(target, num_classes=z.shape[1]).bool()
+                z_t = z[onehot]  # (B,)
+                z_other = z.masked_fill(onehot, float("-inf")).amax(1)  # max_{j != t} z_j
+                l2sq = (x_new - x).flatten(1).pow(2).sum(1)
+                with torch.no_grad():  # keep the closest iterate classified as the target
+                    # success: the target wins by at least max(kappa, 1e-3), so that the same image
+                    # scored again (in another batch, rounded differently) is still the target
+                    hit = (z_t - z_other) >= max(kappa, 1e-3)
+                    better = hit & (l2sq.sqrt() < best_l2)
+                    best[better], best_l2[better] = x_new[better].detach(), l2sq.sqrt()[better]
+                    won |= hit
+                loss = l2sq + const * (z_other - z_t).clamp(min=-kappa)
+                opt.zero_grad()
+                loss.sum().backward()  # sum: each image's w gets its own gradient
+                opt.step()
+            # binary search on c, per image: a success bounds c from above, a failure from below
+            hi = torch.where(won, torch.minimum(hi, const), hi)
+            lo = torch.where(won, lo, torch.maximum(lo, const))
+            const = torch.where(torch.isinf(hi), const * 10, (lo + hi) / 2)
+    return best.detach(), torch.isfinite(best_l2)

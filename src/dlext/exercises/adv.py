@@ -59,3 +59,34 @@ def _fgsm_linear_check(fn):
         y = torch.randint(0, 10, (8,), generator=gen)
         expect(torch.allclose(fn(W.clone(), b.clone(), x.clone(), y.clone(), eps), _fgsm_linear(W, b, x, y, eps), atol=1e-6),
                f"fgsm_linear on a random 10-class model with 30 inputs at eps = {eps} is off (check the clipping to [0, 1])")
+
+
+def _after_restarts(correct: torch.Tensor) -> list[float]:
+    return correct.cummin(dim=0).values.float().mean(1).tolist()
+
+
+@question("adv.q4", points=3)
+def _restarts(answer):
+    """Robust accuracy after each restart (a digit counts only if every restart so far left it correct), and a prediction."""
+    expect(isinstance(answer, tuple) and len(answer) == 2,
+           "pass the pair (accuracy_after_restarts, prediction) to check")
+    fn, prediction = answer
+    expect(prediction in ("a", "b", "c"), f"prediction should be 'a', 'b' or 'c', got {prediction!r}")
+    # Hand-worked: digits 0 and 3 survive every restart; digit 1 falls at restart 1, digit 2 at restart 0.
+    # Last restart alone: 1.0; mean over restarts: 0.75; correct under any restart: 1.0.
+    table = torch.tensor([[1, 1, 0, 1], [1, 0, 1, 1], [1, 1, 1, 1]], dtype=torch.bool)
+    got = fn(table.clone())
+    expect(isinstance(got, (list, tuple)) and len(got) == 3,
+           "accuracy_after_restarts of a (3, 4) table should return a list of 3 accuracies, one per restart")
+    expect(all(abs(float(a) - b) < 1e-6 for a, b in zip(got, [0.75, 0.5, 0.5])),
+           "on the table [[1,1,0,1], [1,0,1,1], [1,1,1,1]] (restarts x digits) the accuracies after restarts 0, 1, 2 "
+           "are wrong: a digit broken by any restart so far no longer counts, even if a later restart leaves it correct")
+    gen = torch.Generator().manual_seed(4)
+    for restarts, n, p in ((1, 50, 0.7), (5, 200, 0.9), (8, 64, 0.95)):
+        table = torch.rand(restarts, n, generator=gen) < p
+        got = fn(table.clone())
+        expect(isinstance(got, (list, tuple)) and len(got) == restarts
+               and all(abs(float(a) - b) < 1e-6 for a, b in zip(got, _after_restarts(table))),
+               f"accuracy_after_restarts on a random ({restarts}, {n}) table is off")
+    expect(prediction == "b", "the prediction does not follow from how the robust accuracy counts restarts: "
+                              "compare it with your function's output on any table")
