@@ -772,6 +772,8 @@ TL3 = transfer.make_model(3)
 LABELS_VS_MODEL: dict[str, Callable[[torch.Tensor], Any]] = {
     "adversarial.fgsm": lambda y: adversarial.fgsm(ADV3, X3, y, 0.1),
     "adversarial.pgd": lambda y: adversarial.pgd(ADV3, X3, y, 0.1, 0.05, 2),
+    "adversarial.pgd_l2": lambda y: adversarial.pgd_l2(ADV3, X3, y, 1.0, steps=2),
+    "adversarial.cw_l2": lambda y: adversarial.cw_l2(ADV3, X3, y, steps=2, search_steps=1),
     "adversarial.targeted": lambda y: adversarial.targeted(ADV3, X3, y, steps=2),
     "adversarial.accuracy_under_attack": lambda y: adversarial.accuracy_under_attack(ADV3, X3, y, adversarial.fgsm, 0.0),
     "train.train_classifier": lambda y: train.train_classifier(_clf(), X2[:4], y, device=CPU, progress=False),
@@ -790,6 +792,8 @@ LABELS_VS_MODEL: dict[str, Callable[[torch.Tensor], Any]] = {
 PIXELS: dict[str, Callable[[torch.Tensor], Any]] = {
     "adversarial.fgsm": lambda x: adversarial.fgsm(ADV3, x, Y3_IMG, 0.1),
     "adversarial.pgd": lambda x: adversarial.pgd(ADV3, x, Y3_IMG, 0.1, 0.05, 2),
+    "adversarial.pgd_l2": lambda x: adversarial.pgd_l2(ADV3, x, Y3_IMG, 1.0, steps=2),
+    "adversarial.cw_l2": lambda x: adversarial.cw_l2(ADV3, x, Y3_IMG, steps=2, search_steps=1),
     "adversarial.targeted": lambda x: adversarial.targeted(ADV3, x, 1, steps=2),
     "adversarial.accuracy_under_attack": lambda x: adversarial.accuracy_under_attack(ADV3, x, Y3_IMG, adversarial.fgsm, 0.1),
     "transfer.add_noise": lambda x: transfer.add_noise(x, 0.1),
@@ -835,6 +839,8 @@ PADDING: dict[str, Callable[[Any], Any]] = {
 DTYPE_VS_MODEL: dict[str, Callable[[nn.Module], Any]] = {
     "adversarial.fgsm": lambda m: adversarial.fgsm(m, IMG, IMG_Y, 0.1),
     "adversarial.pgd": lambda m: adversarial.pgd(m, IMG, IMG_Y, 0.1, 0.05, 2),
+    "adversarial.pgd_l2": lambda m: adversarial.pgd_l2(m, IMG, IMG_Y, 1.0, steps=2),
+    "adversarial.cw_l2": lambda m: adversarial.cw_l2(m, IMG, IMG_Y, steps=2, search_steps=1),
     "adversarial.targeted": lambda m: adversarial.targeted(m, IMG, 1, steps=2),
     "adversarial.accuracy_under_attack": lambda m: adversarial.accuracy_under_attack(m, IMG, IMG_Y, adversarial.fgsm, 0.1),
     "explain.saliency": lambda m: explain.saliency(m, IMG, IMG_Y),

@@ -104,7 +104,7 @@ def test_explore_counts_the_base64_page_with_the_first_frame_twice():
     # the raw PNGs fit (this limit was accepted before); the page holds 4/3 of them, and the first twice
     with pytest.raises(ValueError, match="max_bytes|exceed"):
         interactive.explore(draw, static=True, max_bytes=raw + 100, k=[0, 1])
-    page = interactive.explore(draw, static=True, max_bytes=10 * raw, k=[0, 1])
+    page = interactive.explore(draw, static=True, max_bytes=10 * raw, show=False, k=[0, 1]).html
     assert len(page.encode()) <= 10 * raw
     with pytest.raises(ValueError, match="max_bytes"):
         interactive.explore(draw, static=True, max_bytes=len(page.encode()) - 1, k=[0, 1])
@@ -305,7 +305,11 @@ class _Failing(w2v.SkipGramNS):
         raise RuntimeError("boom")
 
 
-def test_word2vec_train_restores_the_mode_when_the_model_raises():
+def test_word2vec_train_restores_the_mode_when_the_model_raises(monkeypatch):
+    # the training step is written out by hand (no forward call): make that step fail
+    def boom(*args, **kwargs):
+        raise RuntimeError("boom")
+    monkeypatch.setattr(w2v, "_sgd_update", boom)
     model = _Failing(5, 3).eval()
     with pytest.raises(RuntimeError, match="boom"):
         w2v.train(model, torch.tensor([0, 1, 2, 3, 4, 0]), torch.tensor([0, 0, 0, 1, 1, 1]),

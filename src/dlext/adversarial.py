@@ -263,6 +263,7 @@ def pgd_l2(model: nn.Module, x: Tensor, y: Tensor | int, eps: float | Tensor, al
     ``alpha`` defaults to 2.5 eps / steps. No random start: the first step is from x itself.
     """
     x, y = _images(x), _labels("y", y, x)
+    _model(model, x)
     steps = _count("steps", steps)
     if not isinstance(targeted, bool) or not isinstance(early_stop, bool):
         raise TypeError(f"targeted and early_stop must be True or False, got {targeted!r} and {early_stop!r}")
@@ -272,9 +273,9 @@ def pgd_l2(model: nn.Module, x: Tensor, y: Tensor | int, eps: float | Tensor, al
     x_adv = x.clone()
     active = torch.arange(len(x), device=x.device)
     with frozen(model):
-        for _ in range(steps):
+        for i in range(steps):
             x_a, y_a = x_adv[active], y[active]
-            g, logits = _grad(model, x_a, y_a)
+            g, logits = _grad(model, x_a, y_a, "y", check=i == 0)
             if early_stop:
                 hit = logits.argmax(1) == y_a if targeted else logits.argmax(1) != y_a
                 keep = ~hit
@@ -300,6 +301,7 @@ def cw_l2(model: nn.Module, x: Tensor, target: Tensor | int, kappa: float = 0.0,
     """
     x = _images(x)
     target = _labels("target", target, x)
+    _model(model, x)
     kappa, c = _eps("kappa", kappa), _eps("c", c)
     if c == 0:
         raise ValueError("c must be > 0: with c = 0 the objective is the distance alone")
