@@ -151,3 +151,19 @@ def test_a_quiz_quotes_measured_numbers_from_the_run_not_typed(tmp_path, monkeyp
         interactive.load_quiz("toy", {"kl": 75.84, "share": 0.7})
     with pytest.raises(ValueError, match="cannot format"):
         interactive.load_quiz("toy", {"kl": "x", "total": 1, "share": 0.7})
+
+
+def test_a_quiz_rounds_a_bound_towards_itself(tmp_path, monkeypatch):
+    """'at least {{x:.3f|floor}}' never shows 0.99996 as 1.000; '|ceil' rounds an upper bound up."""
+    quiz = [{"question": "At least {{conf:.3f|floor}}, at most {{err:.1%|ceil}}, about {{conf:.3f}}.", "type": "numeric",
+             "answers": [{"type": "value", "value": 1, "correct": True, "feedback": "ok"},
+                         {"type": "default", "feedback": "no"}]}]
+    folder = tmp_path / "dlext" / "quizzes"
+    folder.mkdir(parents=True)
+    (folder / "toy.json").write_text(json.dumps(quiz))
+    monkeypatch.setattr(interactive.resources, "files", lambda package: tmp_path / "dlext")
+    filled = interactive.load_quiz("toy", {"conf": 0.99996, "err": 0.01234})
+    assert filled[0]["question"] == "At least 0.999, at most 1.3%, about 1.000."
+    (folder / "toy.json").write_text(json.dumps(quiz).replace(".3f|floor", ".3g|floor"))
+    with pytest.raises(ValueError, match="fixed-point"):
+        interactive.load_quiz("toy", {"conf": 0.99996, "err": 0.01234})

@@ -241,18 +241,31 @@ def explore(draw: Callable[..., Any], *, initial: dict | None = None, static: bo
     return None
 
 
-_PLACEHOLDER = re.compile(r"\{\{\s*([A-Za-z_][\w.]*)\s*(?::([^{}]*))?\}\}")
+_PLACEHOLDER = re.compile(r"\{\{\s*([A-Za-z_][\w.]*)\s*(?::([^{}|]*))?(?:\|\s*(floor|ceil)\s*)?\}\}")
 
 
 def _fill(text: str, values: dict, where: str) -> str:
-    """``text`` with every ``{{name:fmt}}`` replaced by ``format(values[name], fmt)``."""
+    """``text`` with every ``{{name:fmt}}`` replaced by ``format(values[name], fmt)``.
+
+    A bound is rounded towards itself, as ``book.glue(..., bound=)`` does in the prose: ``{{name:.3f|floor}}``
+    after "at least", ``{{name:.3f|ceil}}`` after "at most" (0.99996 shows as 0.999, never as 1.000).
+    """
     def one(match):
-        key, fmt = match.group(1), match.group(2) or ""
+        key, fmt, rounding = match.group(1), match.group(2) or "", match.group(3)
         if key not in values:
             raise ValueError(f"{where} quotes {{{{{key}}}}}, but the chapter passed no value for it "
                              f"(values has {sorted(values)})")
+        value = values[key]
+        if rounding:
+            from dlext.book import _round_towards
+            digits = re.fullmatch(r"\.(\d+)([f%])", fmt)
+            if not digits:
+                raise ValueError(f"{where}: {{{{{key}:{fmt}|{rounding}}}}} needs a fixed-point format such as .3f or .1%")
+            shift = 2 if digits.group(2) == "%" else 0
+            value = _round_towards(key, float(value), "lower" if rounding == "floor" else "upper",
+                                   int(digits.group(1)) + shift)
         try:
-            return format(values[key], fmt)
+            return format(value, fmt)
         except (TypeError, ValueError) as err:
             raise ValueError(f"{where}: cannot format {key}={values[key]!r} with {fmt!r}: {err}") from None
     return _PLACEHOLDER.sub(one, text)
