@@ -60,8 +60,8 @@ def _imported_modules() -> dict[str, str]:
 
 def test_everything_imported_is_stdlib_ours_or_a_direct_pin():
     direct, _ = _direct_requirements()
-    local = {"dlext", "run", "tests", "build_assets", "build_book", "results_page", "colab_sim", "colab_runner", "conftest",
-             "nbval_patience"}
+    # our own modules: the package, and every script or test helper of the repository imported by name
+    local = {"dlext", "tests"} | {p.stem for folder in ("tests", "tools", "benchmarks") for p in (ROOT / folder).rglob("*.py")}
     for module, path in sorted(_imported_modules().items()):
         if module in sys.stdlib_module_names or module in local or module.startswith("_"):
             continue
