@@ -78,7 +78,8 @@ def test_every_shipped_quiz_loads_and_explains_every_answer():
     names = [p.name[:-5] for p in (resources.files("dlext") / "quizzes").iterdir() if p.name.endswith(".json")]
     assert names, "no quiz is shipped with the package"
     for name in names:
-        questions = interactive.load_quiz(name)
+        # a quiz that quotes the chapter's measurements gets stand-in values here; the chapter passes the real ones
+        questions = interactive.load_quiz(name, {key: 1.0 for key in interactive.placeholders(name)})
         assert 4 <= len(questions) <= 6, f"{name}: a chapter quiz has 4-6 questions"
 
 
