@@ -1,0 +1,93 @@
+"""Rerun the VAE chapter's random experiments with other seeds; print JSON of the results.
+
+Each seed s replaces the chapter's seed 0 for training (the VAEs and the judge); the binarization and the
+evaluation noise stay as in the chapter: `python benchmarks/evidence/vae_seeds.py 0 1 2`.
+The protocol matches book/07_vae.ipynb; the chapter asserts against the stored results
+(src/dlext/evidence/vae.json).
+"""
+import json
+import sys
+import time
+
+import torch
+import torch.nn.functional as F
+
+import dlext
+from dlext import autoencoders as ae
+from dlext import data, train
+from dlext.sample_quality import MNISTClassifier, features
+
+EPOCHS = 10
+
+
+def confident_share(judge, images, device, level=0.9):
+    """Fraction of images the judge gives a top probability above ``level``."""
+    _, probs = features(judge, images, device=device)
+    return (probs.max(1).values > level).float().mean().item()
+
+
+def run(seed, device):
+    t0 = time.process_time()
+    res = {}
+    X_train, y_train = data.load_mnist(train=True)
+    X_test, y_test = data.load_mnist(train=False)
+    Xb_train, Xb_test = ae.binarize(X_train, seed=0), ae.binarize(X_test, seed=1)
+    dlext.seed(seed)
+    vae = ae.VAE(latent_dim=20, hidden=400)
+    ae.train_vae(vae, Xb_train, device=device, epochs=EPOCHS, batch_size=128, lr=1e-3, progress=False)
+    res["train_cpu_s"] = time.process_time() - t0
+    g = lambda: torch.Generator().manual_seed(0)  # noqa: E731
+    res["test_neg_elbo"] = ae.negative_elbo(vae, Xb_test, device=device, generator=g())
+    res["train_neg_elbo"] = ae.negative_elbo(vae, Xb_train[:10000], device=device, generator=g())
+    res["test_nll_iw"] = ae.importance_weighted_nll(vae, Xb_test, k=100, device=device, generator=g())
+    with torch.no_grad():
+        vae.eval()
+        mu, logvar = vae.encode(Xb_test.to(device))
+        eps = torch.randn(mu.shape, generator=g()).to(device)
+        logits = vae.decode(mu + torch.exp(0.5 * logvar) * eps)
+        res["rec"] = (F.binary_cross_entropy_with_logits(logits, Xb_test.to(device), reduction="sum") / len(Xb_test)).item()
+        kl_per_dim = 0.5 * (mu**2 + logvar.exp() - 1 - logvar).mean(0)
+    res["kl_per_dim"] = kl_per_dim.tolist()
+    res["active"] = int((kl_per_dim > 0.1).sum())
+
+    # judge: prior samples vs real digits vs noise
+    dlext.seed(seed)
+    judge = MNISTClassifier()
+    train.train_classifier(judge, X_train[:10000], y_train[:10000], device=device, epochs=1, lr=2e-3, progress=False)
+    res["judge_acc"] = train.accuracy(judge, X_test, y_test, device=device)
+    with torch.no_grad():
+        z = torch.randn(1000, 20, generator=torch.Generator().manual_seed(1))
+        samples = vae.decode(z.to(device)).sigmoid().cpu()
+    real = X_test[:1000]
+    noise = torch.rand(1000, 1, 28, 28, generator=torch.Generator().manual_seed(2))
+    shuffled = real.flatten(1)[:, torch.randperm(784, generator=torch.Generator().manual_seed(3))].reshape(real.shape)
+    for name, imgs in [("prior", samples), ("real", real), ("noise", noise), ("shuffled", shuffled)]:
+        res[f"confident_{name}"] = confident_share(judge, imgs, device)
+
+    # 2-D VAE, same epochs
+    dlext.seed(seed)
+    vae2 = ae.VAE(latent_dim=2, hidden=400)
+    ae.train_vae(vae2, Xb_train, device=device, epochs=EPOCHS, batch_size=128, lr=1e-3, progress=False)
+    res["neg_elbo_2d"] = ae.negative_elbo(vae2, Xb_test, device=device, generator=g())
+    res["gap_2d"] = res["neg_elbo_2d"] - res["test_neg_elbo"]
+    with torch.no_grad():
+        mu2, _ = vae2.eval().encode(Xb_test.to(device))
+    mu2 = mu2.cpu()
+    res["inside"] = (mu2.abs() < 3).all(1).float().mean().item()
+    prior_draws = torch.randn(2000, 2, generator=torch.Generator().manual_seed(0))
+    res["nearest_q99"] = torch.quantile(torch.cdist(prior_draws, mu2).min(1).values, 0.99).item()
+    with torch.no_grad():
+        s2 = vae2.decode(torch.randn(1000, 2, generator=torch.Generator().manual_seed(1)).to(device)).sigmoid().cpu()
+    res["confident_prior_2d"] = confident_share(judge, s2, device)
+    res["time_total"] = time.process_time() - t0
+    return res
+
+
+if __name__ == "__main__":
+    torch.set_num_threads(1)
+    device = dlext.device()
+    out = {}
+    for s in map(int, sys.argv[1:]):
+        out[s] = run(s, device)
+        print(json.dumps({s: out[s]}), flush=True)
+    print(json.dumps(out))
