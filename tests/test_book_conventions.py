@@ -49,7 +49,8 @@ def test_chapter_has_a_kernel_free_demo_and_a_quiz(path):
         "use dlext.interactive.explore")
     names = re.findall(r"interactive\.quiz\(\s*[\"']([\w-]+)[\"']", code)
     assert len(names) == 1, f"{path.name} should show exactly one quiz, found {names}"
-    questions = interactive.load_quiz(names[0])  # raises if a wrong answer lacks its explanation
+    # raises if a wrong answer lacks its explanation; measured numbers get stand-ins (the chapter passes the real ones)
+    questions = interactive.load_quiz(names[0], {key: 1.0 for key in interactive.placeholders(names[0])})
     assert 4 <= len(questions) <= 6
 
 
