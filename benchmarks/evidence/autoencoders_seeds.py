@@ -2,6 +2,9 @@
 
 Each seed s replaces the chapter's seed 0 everywhere (model inits, batch order, the judge, the noise,
 the pairs drawn for morphing): `python benchmarks/evidence/autoencoders_seeds.py 0 1 2`.
+`--part control` trains only the over-complete control (unit-length decoder, no L1 penalty) and
+measures it, for adding that model's results to existing evidence without rerunning the rest;
+`--part morph` trains only the conv AE with a 32-number code and the judge, and scores the morphs.
 The protocol matches book/06_autoencoders.ipynb; the chapter asserts against the stored results
 (src/dlext/evidence/autoencoders.json).
 """
@@ -60,6 +63,74 @@ def thickness(images):
     return np.array(out)
 
 
+OVER_COMPLETE = [("plain", False, {}), ("sparse", True, {"l1": 3e-2}),
+                 ("control", True, {}),  # the sparse model's unit-length decoder without its penalty
+                 ("denoising", False, {"corrupt": add_noise})]
+
+
+def over_complete(seed, device, X_train, X_test, names):
+    """Train the chapter's 784-1024-784 models in names on 20,000 digits; their test measurements."""
+    res, over = {}, {}
+    for name, unit, opts in OVER_COMPLETE:
+        if name not in names:
+            continue
+        dlext.seed(seed)
+        over[name] = ShallowAutoencoder(unit_decoder=unit)
+        ae.train_autoencoder(over[name], X_train[:20000], device=device, epochs=2, lr=1e-3, progress=False, **opts)
+    noisy = add_noise(X_test, generator=torch.Generator().manual_seed(seed))
+    res["noise_mse"] = nn.functional.mse_loss(noisy, X_test).item()
+    for name, model in over.items():
+        with torch.no_grad():
+            res[f"active_{name}"] = (model.eval().encode(X_test.to(device)) > 0).float().mean().item()
+        res[f"clean_{name}"] = ae.reconstruction_mse(model, X_test, device=device)
+        res[f"denoised_{name}"] = nn.functional.mse_loss(ae.reconstruct(model, noisy, device=device), X_test).item()
+    return res
+
+
+def run_control(seed, device):
+    """Only the over-complete control model's measurements."""
+    X_train, _ = data.load_mnist(train=True)
+    X_test, _ = data.load_mnist(train=False)
+    return over_complete(seed, device, X_train, X_test, {"control"})
+
+
+def morphs(seed, device, conv32, X_train, y_train, X_test, y_test):
+    """The judge's accuracy and its confidence on middle frames of pixel blends, code blends and pixel blends
+    passed through the autoencoder, g(f(blend)), for three draws of 30 pairs."""
+    res = {}
+    dlext.seed(seed)
+    judge = MNISTClassifier()
+    train.train_classifier(judge, X_train[:10000], y_train[:10000], device=device, epochs=1, lr=2e-3, progress=False)
+    res["judge_acc"] = train.accuracy(judge, X_test, y_test, device=device)
+    t = torch.linspace(0, 1, 8)
+    conf = {"pixel": [], "code": [], "recon": []}
+    for draw in range(3):
+        g = torch.Generator().manual_seed(seed * 3 + draw if seed else draw)
+        ia, ib = torch.randint(0, len(X_test), (2, 60), generator=g)
+        keep = y_test[ia] != y_test[ib]
+        ia, ib = ia[keep][:30], ib[keep][:30]
+        xa, xb = X_test[ia], X_test[ib]
+        with torch.no_grad():
+            za, zb = conv32.encode(xa.to(device)), conv32.encode(xb.to(device))
+            code = torch.cat([conv32.decode((1 - s) * za + s * zb).cpu() for s in t[2:6].tolist()])
+        pixel = torch.cat([(1 - s) * xa + s * xb for s in t[2:6].tolist()])
+        frames = {"pixel": pixel, "code": code, "recon": ae.reconstruct(conv32, pixel, device=device)}
+        for name, f in frames.items():
+            conf[name].append(sample_quality(f, judge, device=device)["confidence"])
+    res["morph_conf_pixel"], res["morph_conf_code"], res["morph_conf_recon"] = conf["pixel"], conf["code"], conf["recon"]
+    return res
+
+
+def run_morph(seed, device):
+    """Only the conv AE with a 32-number code, the judge and the morphs."""
+    X_train, y_train = data.load_mnist(train=True)
+    X_test, y_test = data.load_mnist(train=False)
+    dlext.seed(seed)
+    conv32 = ae.ConvAutoencoder(32)
+    ae.train_autoencoder(conv32, X_train, device=device, epochs=CONV_EPOCHS, lr=2e-3, progress=False)
+    return morphs(seed, device, conv32, X_train, y_train, X_test, y_test)
+
+
 def run(seed, device):
     t0 = time.process_time()
     res = {}
@@ -88,18 +159,7 @@ def run(seed, device):
     print("partial", seed, json.dumps(res), flush=True)
 
     # over-complete models
-    over = {}
-    for name, unit, opts in [("plain", False, {}), ("sparse", True, {"l1": 3e-2}), ("denoising", False, {"corrupt": add_noise})]:
-        dlext.seed(seed)
-        over[name] = ShallowAutoencoder(unit_decoder=unit)
-        ae.train_autoencoder(over[name], X_train[:20000], device=device, epochs=2, lr=1e-3, progress=False, **opts)
-    noisy = add_noise(X_test, generator=torch.Generator().manual_seed(seed))
-    res["noise_mse"] = nn.functional.mse_loss(noisy, X_test).item()
-    for name, model in over.items():
-        with torch.no_grad():
-            res[f"active_{name}"] = (model.eval().encode(X_test.to(device)) > 0).float().mean().item()
-        res[f"clean_{name}"] = ae.reconstruction_mse(model, X_test, device=device)
-        res[f"denoised_{name}"] = nn.functional.mse_loss(ae.reconstruct(model, noisy, device=device), X_test).item()
+    res.update(over_complete(seed, device, X_train, X_test, {name for name, _, _ in OVER_COMPLETE}))
     res["time_over"] = time.process_time() - t0
     print("partial", seed, json.dumps(res), flush=True)
 
@@ -118,25 +178,7 @@ def run(seed, device):
     print("partial", seed, json.dumps(res), flush=True)
 
     # morphs judged
-    dlext.seed(seed)
-    judge = MNISTClassifier()
-    train.train_classifier(judge, X_train[:10000], y_train[:10000], device=device, epochs=1, lr=2e-3, progress=False)
-    res["judge_acc"] = train.accuracy(judge, X_test, y_test, device=device)
-    t = torch.linspace(0, 1, 8)
-    conf = {"pixel": [], "code": []}
-    for draw in range(3):
-        g = torch.Generator().manual_seed(seed * 3 + draw if seed else draw)
-        ia, ib = torch.randint(0, len(X_test), (2, 60), generator=g)
-        keep = y_test[ia] != y_test[ib]
-        ia, ib = ia[keep][:30], ib[keep][:30]
-        xa, xb = X_test[ia], X_test[ib]
-        with torch.no_grad():
-            za, zb = conv[32].encode(xa.to(device)), conv[32].encode(xb.to(device))
-            code = torch.cat([conv[32].decode((1 - s) * za + s * zb).cpu() for s in t[2:6].tolist()])
-        pixel = torch.cat([(1 - s) * xa + s * xb for s in t[2:6].tolist()])
-        conf["pixel"].append(sample_quality(pixel, judge, device=device)["confidence"])
-        conf["code"].append(sample_quality(code, judge, device=device)["confidence"])
-    res["morph_conf_pixel"], res["morph_conf_code"] = conf["pixel"], conf["code"]
+    res.update(morphs(seed, device, conv[32], X_train, y_train, X_test, y_test))
 
     # thickness direction
     ink = X_train.mean(dim=(1, 2, 3))
@@ -155,8 +197,12 @@ def run(seed, device):
 if __name__ == "__main__":
     torch.set_num_threads(1)
     device = dlext.device()
+    args = sys.argv[1:]
+    part = run
+    if args[:1] == ["--part"]:
+        part, args = {"control": run_control, "morph": run_morph}[args[1]], args[2:]
     out = {}
-    for s in map(int, sys.argv[1:]):
-        out[s] = run(s, device)
+    for s in map(int, args):
+        out[s] = part(s, device)
         print(json.dumps({s: out[s]}), flush=True)
     print(json.dumps(out))
