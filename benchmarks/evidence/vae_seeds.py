@@ -48,6 +48,9 @@ def run(seed, device):
         res["rec"] = (F.binary_cross_entropy_with_logits(logits, Xb_test.to(device), reduction="sum") / len(Xb_test)).item()
         kl_per_dim = 0.5 * (mu**2 + logvar.exp() - 1 - logvar).mean(0)
     res["kl_per_dim"] = kl_per_dim.tolist()
+    res["kl_total"] = kl_per_dim.sum().item()
+    res["test_minus_train"] = res["test_neg_elbo"] - res["train_neg_elbo"]
+    res["iw_gap"] = res["test_neg_elbo"] - res["test_nll_iw"]
     res["active"] = int((kl_per_dim > 0.1).sum())
 
     # judge: prior samples vs real digits vs noise
@@ -71,11 +74,25 @@ def run(seed, device):
     res["neg_elbo_2d"] = ae.negative_elbo(vae2, Xb_test, device=device, generator=g())
     res["gap_2d"] = res["neg_elbo_2d"] - res["test_neg_elbo"]
     with torch.no_grad():
-        mu2, _ = vae2.eval().encode(Xb_test.to(device))
-    mu2 = mu2.cpu()
+        mu2, logvar2 = vae2.eval().encode(Xb_test.to(device))
+        eps2 = torch.randn(mu2.shape, generator=g()).to(device)
+        logits2 = vae2.decode(mu2 + torch.exp(0.5 * logvar2) * eps2)
+        res["rec_2d"] = (F.binary_cross_entropy_with_logits(logits2, Xb_test.to(device), reduction="sum") / len(Xb_test)).item()
+        res["kl_2d"] = (0.5 * (mu2**2 + logvar2.exp() - 1 - logvar2).sum(1).mean()).item()
+    res["rec_20d"] = res["rec"]
+    res["kl_20d"] = res["kl_total"]
+    mu2, logvar2 = mu2.cpu(), logvar2.cpu()
+    # aggregate posterior: one draw z ~ q(z|x) per test digit (means alone are under-dispersed)
+    zq = mu2 + torch.exp(0.5 * logvar2) * torch.randn(mu2.shape, generator=torch.Generator().manual_seed(4))
+    res["mean_var_2d"] = mu2.var(0).tolist()
+    res["agg_var_2d"] = zq.var(0).tolist()
+    res["inside_samples"] = (zq.abs() < 3).all(1).float().mean().item()
     res["inside"] = (mu2.abs() < 3).all(1).float().mean().item()
     prior_draws = torch.randn(2000, 2, generator=torch.Generator().manual_seed(0))
     res["nearest_q99"] = torch.quantile(torch.cdist(prior_draws, mu2).min(1).values, 0.99).item()
+    res["nearest_q99_samples"] = torch.quantile(torch.cdist(prior_draws, zq).min(1).values, 0.99).item()
+    ref = torch.randn(10000, 2, generator=torch.Generator().manual_seed(5))
+    res["nearest_q99_prior"] = torch.quantile(torch.cdist(prior_draws, ref).min(1).values, 0.99).item()
     with torch.no_grad():
         s2 = vae2.decode(torch.randn(1000, 2, generator=torch.Generator().manual_seed(1)).to(device)).sigmoid().cpu()
     res["confident_prior_2d"] = confident_share(judge, s2, device)
@@ -90,4 +107,6 @@ if __name__ == "__main__":
     for s in map(int, sys.argv[1:]):
         out[s] = run(s, device)
         print(json.dumps({s: out[s]}), flush=True)
+        with open(f"/tmp/vae_seeds_{device}.json", "w") as fh:  # partial results survive an interrupted run
+            json.dump(out, fh)
     print(json.dumps(out))
