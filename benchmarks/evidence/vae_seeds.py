@@ -100,13 +100,36 @@ def run(seed, device):
     return res
 
 
+KEYS = ["test_neg_elbo", "train_neg_elbo", "test_minus_train", "test_nll_iw", "iw_gap", "rec", "kl_total", "active",
+        "judge_acc", "confident_prior", "confident_real", "confident_noise", "confident_shuffled",
+        "neg_elbo_2d", "gap_2d", "rec_2d", "kl_2d", "mean_var_2d", "agg_var_2d", "inside", "inside_samples",
+        "nearest_q99", "nearest_q99_samples", "nearest_q99_prior", "confident_prior_2d", "train_cpu_s", "time_total"]
+
+
+def evidence_values(runs):
+    """Per-seed results {seed: {key: value}} as the evidence file's {"seeds": [...], key: [one value per seed]}."""
+    seeds = sorted(runs, key=int)
+    return {"seeds": [int(s) for s in seeds], **{k: [runs[s][k] for s in seeds] for k in KEYS}}
+
+
 if __name__ == "__main__":
+    # python benchmarks/evidence/vae_seeds.py 0 1 2 [--write]: --write stores the values in src/dlext/evidence/vae.json
+    # (its "command" and "machine" fields are then edited by hand to say where and when it ran).
     torch.set_num_threads(1)
     device = dlext.device()
+    write = "--write" in sys.argv
     out = {}
-    for s in map(int, sys.argv[1:]):
+    for s in (int(a) for a in sys.argv[1:] if a != "--write"):
         out[s] = run(s, device)
         print(json.dumps({s: out[s]}), flush=True)
         with open(f"/tmp/vae_seeds_{device}.json", "w") as fh:  # partial results survive an interrupted run
             json.dump(out, fh)
     print(json.dumps(out))
+    if write:
+        path = "src/dlext/evidence/vae.json"
+        with open(path) as fh:
+            doc = json.load(fh)
+        doc["values"] = evidence_values({str(k): v for k, v in out.items()})
+        with open(path, "w") as fh:
+            json.dump(doc, fh, indent=1)
+            fh.write("\n")
