@@ -60,7 +60,18 @@ def _monte_carlo_kl(answer):
                    f"{exact:.3f}: the estimator should be unbiased for any n")
             expect(0.25 < small.std().item() < 0.7,
                    f"estimates with n=10 spread by {small.std().item():.3f} nats; draw exactly n samples per call")
-    # One term log q(z) - log p(z) for mu = [1, -0.5], logvar = [0.3, -1] has variance 1.703 (2,000,000 samples), so
-    # an estimate's sd is 0.01 at n = 1.703 / 0.01^2 = 17,033. Estimated from the spread of a few hundred n = 10
-    # estimates (relative error of a variance from 400 draws: about 7 %), 20 % is about 3 standard errors.
-    expect_close(n_needed, 17_033, "n_needed, the samples for a standard deviation of 0.01 nats", rtol=0.2, reveal=False)
+    # Same generator seed, same estimate: an mc_kl that ignored its generator would differ between these calls.
+    mu, logvar = torch.tensor([1.0, -0.5]), torch.tensor([0.3, -1.0])
+    first, second = (float(fn(mu, logvar, 10, torch.Generator().manual_seed(7))) for _ in range(2))
+    expect(first == second, "mc_kl should draw its samples with the generator it is given: two calls with "
+                            f"generators of the same seed gave {first:.4f} and {second:.4f}")
+    # With z_j = mu_j + sigma_j e_j, one term log q(z) - log p(z) is sum_j [const + (sigma_j^2 - 1) e_j^2 / 2
+    # + mu_j sigma_j e_j], whose variance is sum_j [1/2 (sigma_j^2 - 1)^2 + mu_j^2 sigma_j^2] (Var e^2 = 2,
+    # Cov(e, e^2) = 0); for mu = [1, -0.5], logvar = [0.3, -1] the sum is
+    # 1.7028, so an estimate of n terms has sd 0.01 at n = 1.7028 / 0.01^2 = 17,028. Estimated from the spread
+    # of 400 estimates with n = 10 (relative error of a variance from 400 draws: about 7 %), 20 % is about 3
+    # standard errors.
+    sigma2 = torch.exp(logvar.double())
+    term_var = (0.5 * (sigma2 - 1) ** 2 + mu.double() ** 2 * sigma2).sum().item()
+    expect_close(n_needed, term_var / 0.01**2, "n_needed, the samples for a standard deviation of 0.01 nats", rtol=0.2,
+                 reveal=False)
