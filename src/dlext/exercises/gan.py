@@ -1,7 +1,10 @@
 """Self-checks for the GAN chapter's exercises (the game, divergences, measuring a generator)."""
+import inspect
 import math
+import types
 
 import numpy as np
+import scipy.spatial.distance
 import torch
 from scipy.spatial.distance import jensenshannon
 
@@ -11,12 +14,16 @@ from dlext.homework import CheckFailure, expect, expect_close, question
 @question("gan.q1", points=1)
 def _value_at_equilibrium(answer):
     """V(D*, G) when p_g = p_data."""
-    expect_close(answer, -math.log(4), "V(D*, G) at p_g = p_data", atol=1e-4, reveal=False)
+    # 5e-4 admits the 3-decimal answer the quiz asks for (-1.386; -log 4 = -1.3863), not a wrong sign or log 2.
+    expect_close(answer, -math.log(4), "V(D*, G) at p_g = p_data", atol=5e-4, reveal=False)
 
 
 @question("gan.q2", points=2)
 def _js_divergence(fn):
     """The Jensen-Shannon divergence of two discrete distributions."""
+    if _calls_scipy_jensenshannon(fn):
+        raise CheckFailure("js_divergence calls SciPy's jensenshannon, which this exercise rules out: "
+                           "write the two KL terms yourself with torch")
     cases = [([0.5, 0.5], [0.5, 0.5]), ([1.0, 0.0], [0.0, 1.0]), ([0.1, 0.4, 0.5], [0.3, 0.3, 0.4]),
              ([0.2, 0.8, 0.0], [0.0, 0.5, 0.5])]
     rng = np.random.default_rng(0)
@@ -26,6 +33,28 @@ def _js_divergence(fn):
         expect(isinstance(got, float), f"js_divergence should return a Python float, got {type(got).__name__}")
         expected = jensenshannon(p, q) ** 2  # SciPy returns the square root of JS, in nats by default
         expect_close(got, expected, f"js_divergence({p}, {q})", rtol=1e-4, atol=1e-6)
+
+
+def _calls_scipy_jensenshannon(fn) -> bool:
+    """Whether ``fn`` uses SciPy's jensenshannon: by name in its source, or through a global it reads."""
+    try:
+        if "jensenshannon" in inspect.getsource(fn):
+            return True
+    except (OSError, TypeError):  # no source to read (built in a string, say): fall back on the globals
+        pass
+    code, globs = getattr(fn, "__code__", None), getattr(fn, "__globals__", {})
+    if code is None:
+        return False
+    names, stack = set(), [code]
+    while stack:  # the function's own names and those of functions defined inside it
+        c = stack.pop()
+        names.update(c.co_names)
+        stack.extend(k for k in c.co_consts if isinstance(k, types.CodeType))
+    for name in names:
+        obj = globs.get(name)
+        if obj is scipy.spatial.distance.jensenshannon or obj is scipy.spatial.distance:
+            return True
+    return False
 
 
 @question("gan.q3", points=3)
@@ -43,7 +72,7 @@ def _frechet_1d(answer):
     if not isinstance(predicted, (tuple, list)) or len(predicted) != 2:
         raise CheckFailure(f"predicted should be a pair of numbers (collapsed, shifted), got {predicted!r}")
     # Population values: N(0, 1) vs N(0, 0.1^2) is (1 - 0.1)^2 = 0.81; vs N(0.5, 1) it is 0.5^2 = 0.25.
-    # 0.02 admits the 10,000-sample estimates frechet_experiment() prints (0.812 and 0.239; their sd is about
-    # 0.014) and is far narrower than the gap between the two.
-    expect_close(predicted[0], 0.81, "your predicted distance of the collapsed generator", atol=0.02, reveal=False)
-    expect_close(predicted[1], 0.25, "your predicted distance of the shifted generator", atol=0.02, reveal=False)
+    # The prediction is graded against these at 0.005, room for rounding to 2 decimals; the 10,000-sample
+    # estimates frechet_experiment() prints (0.812 and 0.239) do not both meet it, so pasting them fails.
+    expect_close(predicted[0], 0.81, "your predicted distance of the collapsed generator", atol=0.005, reveal=False)
+    expect_close(predicted[1], 0.25, "your predicted distance of the shifted generator", atol=0.005, reveal=False)
