@@ -669,3 +669,21 @@ def test_student_chapter_runs_under_nbval(chapter, tmp_path, shared_data):
                "-p", "no:cacheprovider", "-p", "no:xdist", "-p", "nbval_patience", "-q", "-c", os.devnull, "--rootdir", str(tmp_path), str(student)]
     run = subprocess.run(command, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=1100)
     assert run.returncode == 0, run.stdout[-4000:] + run.stderr[-2000:]
+
+
+def test_a_python_or_data_folder_under_tmp_stays_visible_in_the_sandbox(tmp_path, monkeypatch, sandbox):
+    """A CI clone in /tmp/... holds the venv the submissions run with: the sandbox's tmpfs over /tmp must not
+    hide it (bwrap mounts in order; the first CI run in /tmp failed with 'execvp .../python: No such file')."""
+    import subprocess
+    from dlext.homework import _bwrap
+    (tmp_path / "python-root").mkdir()
+    (tmp_path / "python-root" / "marker").write_text("venv here")
+    (tmp_path / "data").mkdir()
+    (tmp_path / "data" / "marker").write_text("data here")
+    monkeypatch.setattr(_bwrap, "_python_roots", lambda: [str(tmp_path / "python-root")])
+    package = Path(_bwrap.__file__).resolve().parents[1]
+    argv = ["/bin/cat", str(tmp_path / "python-root" / "marker"), str(tmp_path / "data" / "marker")]
+    done = subprocess.run(_bwrap.command(argv, package, str(tmp_path / "data"), 2**24),
+                          capture_output=True, text=True, timeout=60)
+    assert str(tmp_path).startswith("/tmp/") and done.returncode == 0, done.stderr
+    assert done.stdout == "venv heredata here"

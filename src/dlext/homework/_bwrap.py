@@ -47,6 +47,12 @@ def command(argv: list[str], package: Path, data_dir: str | None, scratch_bytes:
             args += ["--ro-bind", path, path]
     for name in ETC:
         args += ["--ro-bind-try", f"/etc/{name}", f"/etc/{name}"]
+    args += ["--proc", "/proc", "--dev", "/dev"]
+    for device in sorted(glob.glob("/dev/nvidia*")):  # a GPU, where there is one
+        args += ["--dev-bind-try", device, device]
+    args += ["--size", str(int(scratch_bytes)), "--tmpfs", SCRATCH, "--dir", WORKDIR]
+    # after the scratch tmpfs: bwrap mounts in order, so a Python or a data folder that lives under /tmp
+    # (a CI clone in /tmp/..., a venv there) would otherwise be hidden by the tmpfs mounted over /tmp
     for root in _python_roots():
         if not root.startswith("/usr/"):
             args += ["--ro-bind", root, root]
@@ -56,10 +62,6 @@ def command(argv: list[str], package: Path, data_dir: str | None, scratch_bytes:
         if real != os.path.abspath(data_dir):
             args += ["--symlink", real, os.path.abspath(data_dir)]
     args += ["--ro-bind", str(package), f"{PACKAGE_MOUNT}/dlext"]
-    args += ["--proc", "/proc", "--dev", "/dev"]
-    for device in sorted(glob.glob("/dev/nvidia*")):  # a GPU, where there is one
-        args += ["--dev-bind-try", device, device]
-    args += ["--size", str(int(scratch_bytes)), "--tmpfs", SCRATCH, "--dir", WORKDIR]
     args += ["--size", str(SHM_BYTES), "--tmpfs", "/dev/shm"]  # POSIX shared memory (semaphores), capped too
     # bwrap's own root and /dev are tmpfs without a size limit: read-only, only the capped scratch is writable
     args += ["--remount-ro", "/dev", "--remount-ro", "/", "--chdir", WORKDIR]
