@@ -204,7 +204,14 @@ def glue_calls(path: Path) -> list[GlueCall]:
 def calls_for(calls: list[GlueCall], name: str) -> list[GlueCall]:
     """The glue calls that store ``name``: the ones naming it exactly, else f-string names that match it."""
     exact = [c for c in calls if isinstance(c.name, str) and c.name == name]
-    return exact or [c for c in calls if not isinstance(c.name, str) and c.name.fullmatch(name)]
+    if exact:
+        return exact
+    patterns = [c for c in calls if not isinstance(c.name, str) and c.name.fullmatch(name)]
+
+    def literal(c):  # f"style_{k}_shuffled_max" is more specific than f"style_{k}": more fixed text
+        return len(re.sub(r"\\.|\.\+", lambda m: m.group(0)[1:] if m.group(0) != ".+" else "", c.name.pattern))
+    best = max((literal(c) for c in patterns), default=0)
+    return [c for c in patterns if literal(c) == best]
 
 
 def bound_findings(path: Path) -> list[Finding]:
