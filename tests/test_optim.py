@@ -198,9 +198,9 @@ def test_exercise_checks_accept_right_and_reject_wrong_answers():
         v = betas[1] * v + (1 - betas[1]) * grad**2
         return theta - lr * m / (v.sqrt() + eps), m, v
 
-    def run_experiment(momentum):
-        w = torch.tensor([1.0, 1.0], dtype=torch.float64, requires_grad=True)
-        opt = optim.SGD([w], lr=0.015, momentum=momentum)
+    def run_experiment(momentum, lr=0.015, start=(1.0, 1.0)):
+        w = torch.tensor(start, dtype=torch.float64, requires_grad=True)
+        opt = optim.SGD([w], lr=lr, momentum=momentum)
         for step in range(10_000):
             loss = 0.5 * (w[0] ** 2 + 100 * w[1] ** 2)
             if loss.item() < 1e-6:
@@ -220,7 +220,11 @@ def test_exercise_checks_accept_right_and_reject_wrong_answers():
     result = evaluate("sgd.q2", adam_in_place)
     assert not result.passed and "in place" in result.message
     assert evaluate("sgd.q3", run_experiment).passed
-    assert not evaluate("sgd.q3", lambda momentum: 100).passed
+    assert not evaluate("sgd.q3", lambda momentum, lr=0.015, start=(1.0, 1.0): 100).passed
+    # the module's own reference for exercise 4 knows only the announced rate and start: importing it fails
+    from dlext.exercises.sgd import _steps_reference
+    assert not evaluate("sgd.q3", _steps_reference).passed
+    assert not evaluate("sgd.q3", lambda momentum, lr=0.015, start=(1.0, 1.0): _steps_reference(momentum)).passed
     assert not evaluate("sgd.q3", (run_experiment, "a")).passed  # the letter is gone: exercise 4 is a number
     speedup = run_experiment(0.0) / run_experiment(0.9)
     assert evaluate("sgd.q4", round(speedup, 2)).passed

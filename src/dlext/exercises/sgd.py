@@ -53,7 +53,7 @@ def _adam_update(fn):
 
 
 def _steps_reference(momentum: float) -> int:
-    """Heavy-ball steps until (x^2 + 100 y^2) / 2 < 1e-6 from (1, 1) with lr = 0.015 (cap 10,000)."""
+    """Heavy-ball steps until (x^2 + 100 y^2) / 2 < 1e-6 from (1, 1) with lr = 0.015 (cap 10,000): exercise 4's."""
     w = torch.tensor([1.0, 1.0], dtype=torch.float64, requires_grad=True)
     opt = torch.optim.SGD([w], lr=0.015, momentum=momentum)
     for step in range(10_000):
@@ -68,15 +68,34 @@ def _steps_reference(momentum: float) -> int:
 
 @question("sgd.q3", points=2)
 def _momentum_experiment(fn):
-    """Momentum on an ill-conditioned quadratic: steps to converge."""
+    """Momentum on an ill-conditioned quadratic: steps to converge, also at a start and rate the exercise does not name."""
     if isinstance(fn, tuple):
         raise CheckFailure("pass the function run_experiment itself to check")
-    for momentum in (0.0, 0.5, 0.9):
-        got, expected = fn(momentum), _steps_reference(momentum)
-        expect(isinstance(got, int), f"run_experiment({momentum}) should return an int, got {type(got).__name__}")
+
+    def heavy_ball(momentum, lr, start):  # the check's own count, written out here (not importable)
+        x, y = float(start[0]), float(start[1])
+        bx = by = 0.0
+        for step in range(10_000):
+            if (x * x + 100 * y * y) / 2 < 1e-6:
+                return step
+            bx, by = momentum * bx + x, momentum * by + 100 * y  # b_t = mu b_{t-1} + g_t, eq. (sgd-momentum)
+            x, y = x - lr * bx, y - lr * by
+        return 10_000
+
+    cases = [(0.0, 0.015, (1.0, 1.0)), (0.5, 0.015, (1.0, 1.0)), (0.9, 0.015, (1.0, 1.0)),
+             (0.7, 0.011, (-0.6, 1.7)), (0.3, 0.007, (2.0, -0.4))]
+    for momentum, lr, start in cases:
+        try:
+            got = fn(momentum, lr=lr, start=start)
+        except TypeError as err:
+            raise CheckFailure("run_experiment should accept the keyword arguments lr= and start= "
+                               f"(the check calls it with other values too): {err}") from None
+        expect(isinstance(got, int), f"run_experiment({momentum}, lr={lr}, start={start}) should return an int, "
+               f"got {type(got).__name__}")
+        expected = heavy_ball(momentum, lr, start)
         expect(abs(got - expected) <= 1,  # one step of slack for "<" versus "<=" at the threshold
-               f"run_experiment({momentum}) is not right yet: count the updates made before the loss first "
-               "drops below 1e-6")
+               f"run_experiment({momentum}, lr={lr}, start={start}) is not right yet: count the updates made "
+               "before the loss first drops below 1e-6")
 
 
 @question("sgd.q4", points=1)
