@@ -22,52 +22,82 @@ def _keep_the(answer):
 
 @question("w2v.q3", points=2)
 def _ns_loss_and_grad(fn):
-    """Negative-sampling loss of one pair and its gradient with respect to the centre vector."""
+    """Negative-sampling loss of one pair and its gradients with respect to v, u_pos and u_neg, without autograd."""
     g = torch.Generator().manual_seed(11)
+    cases = []
     for dim, k in [(3, 1), (5, 4), (8, 10)]:
-        v, u_pos, u_neg = torch.randn(dim, generator=g), torch.randn(dim, generator=g), torch.randn(k, dim, generator=g)
-        loss, grad = fn(v.clone(), u_pos.clone(), u_neg.clone())
-        v_ref = v.clone().requires_grad_()
-        ref = -torch.nn.functional.logsigmoid(u_pos @ v_ref) - torch.nn.functional.logsigmoid(-(u_neg @ v_ref)).sum()
+        cases.append((f"{k} negatives in {dim} dimensions", torch.randn(dim, generator=g), torch.randn(dim, generator=g),
+                      torch.randn(k, dim, generator=g)))
+    v, u_pos = torch.randn(6, generator=g), torch.randn(6, generator=g)  # a noise word equal to the context word
+    cases.append(("a noise word equal to the context word", v, u_pos, torch.stack([torch.randn(6, generator=g), u_pos])))
+    v = torch.randn(6, generator=g)  # scores near -50 and +50: log(sigmoid) and log(1 - sigmoid) in float32 fail here
+    far = 50 * v / v.dot(v)
+    cases.append(("scores of about -50 and +50", v, -far, torch.stack([far, far + 0.01 * torch.randn(6, generator=g)])))
+    for name, v, u_pos, u_neg in cases:
+        with torch.inference_mode():  # autograd records nothing here: the gradients must be written by hand
+            out = fn(v.clone(), u_pos.clone(), u_neg.clone())
+        expect(isinstance(out, tuple) and len(out) == 4,
+               "return a tuple (loss, grad_v, grad_u_pos, grad_u_neg)")
+        loss, grads = out[0], out[1:]
+        refs = [x.double().clone().requires_grad_() for x in (v, u_pos, u_neg)]
+        ref = (-torch.nn.functional.logsigmoid(refs[1] @ refs[0])
+               - torch.nn.functional.logsigmoid(-(refs[2] @ refs[0])).sum())
         ref.backward()
-        ref = ref.item()  # a plain float: float() of a tensor that requires grad warns in the student's output
-        expect(abs(float(loss) - ref) < 1e-4,
-               f"with {k} negatives in {dim} dimensions the loss is off by {abs(float(loss) - ref):.3g}")
-        grad = torch.as_tensor(grad, dtype=torch.float32)
-        expect(grad.shape == (dim,), f"the gradient should have shape ({dim},), got {tuple(grad.shape)}")
-        expect(torch.allclose(grad, v_ref.grad, atol=1e-4),
-               f"with {k} negatives in {dim} dimensions the gradient differs from autograd's "
-               f"(max difference {float((grad - v_ref.grad).abs().max()):.3g})")
+        ref = ref.item()
+        expect(math.isfinite(float(loss)) and abs(float(loss) - ref) < 1e-4 * max(1.0, abs(ref)),
+               f"with {name} the loss is {float(loss):.6g}, expected {ref:.6g}"
+               + (" (use logsigmoid, which stays finite for large scores)" if not math.isfinite(float(loss)) else ""))
+        for label, got, want in zip(("v", "u_pos", "u_neg"), grads, (r.grad for r in refs)):
+            got = torch.as_tensor(got).double()
+            expect(got.shape == want.shape, f"the gradient with respect to {label} should have shape "
+                                            f"{tuple(want.shape)}, got {tuple(got.shape)}")
+            expect(bool(torch.isfinite(got).all()) and torch.allclose(got, want, rtol=1e-4, atol=1e-4),
+                   f"with {name} the gradient with respect to {label} differs from the exact one "
+                   f"(max difference {float((got - want).abs().max()):.3g})")
+
+
+def _cos_mul_reference(vectors, words, a, b, c, eps=1e-3):
+    unit = vectors.double() / vectors.double().norm(dim=1, keepdim=True)
+    index = {w: i for i, w in enumerate(words)}
+    cos = (unit @ unit[[index[a], index[b], index[c]]].T + 1) / 2  # (V, 3), cos' in [0, 1]
+    score = cos[:, 1] * cos[:, 2] / (cos[:, 0] + eps)
+    score[[index[a], index[b], index[c]]] = -float("inf")
+    return words[int(score.argmax())]
+
+
+def _cos_add_reference(vectors, words, a, b, c):
+    unit = vectors.double() / vectors.double().norm(dim=1, keepdim=True)
+    index = {w: i for i, w in enumerate(words)}
+    score = unit @ (unit[index[b]] - unit[index[a]] + unit[index[c]])
+    score[[index[a], index[b], index[c]]] = -float("inf")
+    return words[int(score.argmax())]
 
 
 @question("w2v.q4", points=3)
 def _solve_analogy(fn):
-    """'a is to b as c is to ?' by cosine similarity, the three input words excluded."""
+    """'a is to b as c is to ?' by 3CosMul (Levy and Goldberg, 2014), the three input words excluded."""
     words = ["man", "king", "woman", "queen", "apple", "crown"]
+    # here 3CosAdd answers 'crown' and 3CosMul 'queen'
+    case = torch.tensor([[2.0, 2, 1], [3, 1, 3], [1, -3, 2], [-3, -2, -1], [3, 3, 1], [-1, -2, 3]])
+    assert _cos_add_reference(case, words, "man", "king", "woman") == "crown"
+    assert _cos_mul_reference(case, words, "man", "king", "woman") == "queen"
+    got = fn(case.clone(), list(words), "man", "king", "woman")
+    expect(got != "crown", "man : king = woman : ? returned 'crown', which is 3CosAdd's answer (the nearest word to "
+                           "b - a + c); 3CosMul multiplies and divides the shifted cosines instead")
+    expect(got == "queen", f"man : king = woman : ? should be 'queen' by 3CosMul, got {got!r}")
     vectors = torch.tensor([[1.0, 0, 0], [1, 1, 0], [0, 0, 1], [0, 1, 1], [1, 1, 1.1], [0.2, 3, 0.2]])
-    got = fn(vectors.clone(), list(words), "man", "king", "woman")
-    expect(got == "queen", f"man : king = woman : ? should be 'queen', got {got!r}")
-    # here b - a + c points almost exactly at 'king' itself; an answer must never be an input word
-    got = fn(vectors.clone(), list(words), "woman", "king", "woman")
-    expect(got not in ("woman", "king"), f"woman : king = woman : ? returned the input word {got!r}")
-    expect(got == "apple", f"woman : king = woman : ? should be the nearest non-input word 'apple', got {got!r}")
-    # cosine, not dot product: a long vector must not win by its length
-    long = torch.cat([vectors, torch.tensor([[10.0, 10, 0]])])
-    got = fn(long.clone(), words + ["giant"], "man", "king", "woman")
-    expect(got == "queen", f"with a long vector 'giant' added the answer should still be 'queen' (use cosine "
-                           f"similarity, not dot products), got {got!r}")
-    # a and c must be excluded too, not only b: here, after king, the nearest word to the query is 'woman' (c),
-    # and the query must be built from unit vectors: from the raw (unequal-length) vectors the answer is 'crown'
-    case = torch.tensor([[-3.0, 0, -3], [0, 2, 0], [0, 2, 1], [-2, 0, 2], [-3, 1, -1], [3, -2, 2]])
-    got = fn(case.clone(), list(words), "man", "king", "woman")
-    expect(got not in ("man", "king", "woman"), f"man : king = woman : ? returned the input word {got!r} "
-                                                f"(exclude all three of a, b and c)")
-    expect(got == "queen", f"with vectors of different lengths, man : king = woman : ? should be 'queen', got {got!r} "
-                           f"(build the query from unit vectors: unit(b) - unit(a) + unit(c))")
-    # here, after king, the nearest word is 'man' (a)
-    case = torch.tensor([[-2.0, 0, -1], [-2, 1, 0], [-2, -3, -3], [-3, -3, 2], [-2, -2, 3], [0, -3, 1]])
-    got = fn(case.clone(), list(words), "man", "king", "woman")
-    expect(got == "queen", f"man : king = woman : ? should be 'queen', got {got!r} (exclude a as well as b and c)")
+    cases = [("the first hand-made set", vectors, list(words), ("man", "king", "woman")),
+             ("a query whose best match is an input word", vectors, list(words), ("woman", "king", "woman")),
+             ("a very long vector added (use cosines, not dot products)",
+              torch.cat([vectors, torch.tensor([[10.0, 10, 0]])]), words + ["giant"], ("man", "king", "woman")),
+             ("vectors of different lengths", torch.tensor([[-3.0, 0, -3], [0, 2, 0], [0, 2, 1], [-2, 0, 2], [-3, 1, -1],
+                                                           [3, -2, 2]]), list(words), ("man", "king", "woman"))]
+    for name, vecs, names, (a, b, c) in cases:
+        want = _cos_mul_reference(vecs, names, a, b, c)
+        got = fn(vecs.clone(), list(names), a, b, c)
+        expect(got not in (a, b, c), f"with {name}, {a} : {b} = {c} : ? returned the input word {got!r} "
+                                     f"(exclude all three of a, b and c)")
+        expect(got == want, f"with {name}, {a} : {b} = {c} : ? should be {want!r} by 3CosMul, got {got!r}")
     try:
         fn(vectors.clone(), list(words), "man", "prince", "woman")
     except KeyError:
