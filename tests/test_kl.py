@@ -216,3 +216,36 @@ def test_bad_types_raise():
         kl.entropy(np.array(["a", "b"]))
     with pytest.raises(TypeError, match="real-valued"):
         kl.entropy(torch.tensor([True, False]))
+
+
+def _reference_fit_gaussian(x, log_p, direction, mu0, sigma0):
+    """The chapter's solution to exercise 3: Adam on (mu, log sigma), trapezoid integrals on the grid."""
+    mu = torch.tensor(float(mu0), dtype=torch.float64, requires_grad=True)
+    log_sigma = torch.tensor(float(np.log(sigma0)), dtype=torch.float64, requires_grad=True)
+    optimizer = torch.optim.Adam([mu, log_sigma], lr=0.05)
+    for _ in range(400):
+        log_q = -0.5 * ((x - mu) / log_sigma.exp()) ** 2 - log_sigma - 0.5 * np.log(2 * np.pi)
+        if direction == "forward":
+            loss = torch.trapezoid(log_p.exp() * (log_p - log_q), x)
+        else:
+            loss = torch.trapezoid(log_q.exp() * (log_q - log_p), x)
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+    return mu.item(), log_sigma.exp().item()
+
+
+def test_exercise_3_compares_the_prediction_with_the_students_own_fits():
+    import dlext.exercises.kl  # noqa: F401  (registers the checks)
+    from dlext.homework import evaluate
+
+    calls = []
+
+    def recording_fit(x, log_p, direction, mu0, sigma0):
+        calls.append((direction, mu0))
+        return _reference_fit_gaussian(x, log_p, direction, mu0, sigma0)
+
+    assert evaluate("kl.q3", (recording_fit, np.log(4))).passed
+    assert ("reverse", 1.5) in calls and ("reverse", -1.5) in calls  # both starts the prompt names are run
+    assert not evaluate("kl.q3", (_reference_fit_gaussian, np.log(5))).passed  # the small mode's own KL
+    assert not evaluate("kl.q3", (_reference_fit_gaussian, 0.6)).passed  # 0.8 - 0.2

@@ -96,13 +96,24 @@ def _fit_gaussian(answer):
         expect(abs(mu - mode) < 0.05 and abs(sigma - 0.7) < 0.035,
                f"the reverse fit to 0.5 N(-3, 0.7^2) + 0.5 N(3, 0.7^2) started at mu0={mu0} gave mu={mu:.3f}, "
                f"sigma={sigma:.3f}: it should settle on the nearest mode")
-    # 0.8 N(-2, 0.5^2) + 0.2 N(2, 0.5^2) from mu0 = 1.5: gradient descent stays on the small mode, a local minimum.
+    # 0.8 N(-2, 0.5^2) + 0.2 N(2, 0.5^2), the prompt's two reverse fits: from mu0 = 1.5 gradient descent stays on the
+    # small mode (a local minimum), from mu0 = -1.5 it finds the large one.
     log_p = _grid_log_density(x, [0.8, 0.2], [-2.0, 2.0], [0.5, 0.5])
-    mu, sigma = fit(log_p, "reverse", 1.5, 1.0)
-    expect(abs(mu - 2.0) < 0.05 and abs(sigma - 0.5) < 0.025,
-           f"the reverse fit to 0.8 N(-2, 0.5^2) + 0.2 N(2, 0.5^2) from mu0=1.5 gave mu={mu:.3f}, sigma={sigma:.3f}: "
-           "it should stay on the small mode it starts near")
-    # On one well-separated mode of weight w, reverse KL is about -log w: log(1/0.2) - log(1/0.8) = log 4. The two
-    # fits of the reference solution measure 1.6092 and 0.2231 nats, a gap of 1.3861; 0.05 nats separates log 4
-    # from the nearby wrong answers (log 5 = 1.61, the small mode's KL itself; 0.8 - 0.2 = 0.6).
-    expect_close(kl_gap, math.log(4), "your predicted gap between the two reverse fits' KL", atol=0.05, reveal=False)
+    fits = {}
+    for mu0, mode, name in ((1.5, 2.0, "small"), (-1.5, -2.0, "large")):
+        mu, sigma = fit(log_p, "reverse", mu0, 1.0)
+        expect(abs(mu - mode) < 0.05 and abs(sigma - 0.5) < 0.025,
+               f"the reverse fit to 0.8 N(-2, 0.5^2) + 0.2 N(2, 0.5^2) from mu0={mu0} gave mu={mu:.3f}, "
+               f"sigma={sigma:.3f}: it should stay on the {name} mode it starts near")
+        fits[name] = (mu, sigma)
+
+    def reverse_kl(mu, sigma):
+        """KL(N(mu, sigma^2) || p) by the trapezoid rule on the check's grid."""
+        log_q = -0.5 * ((x - mu) / sigma) ** 2 - math.log(sigma) - 0.5 * math.log(2 * math.pi)
+        return torch.trapezoid(log_q.exp() * (log_q - log_p), x).item()
+
+    # The gap your two fits measure. On one well-separated mode of weight w reverse KL is about -log w, so it is
+    # near log(1/0.2) - log(1/0.8) = log 4 for fits that passed the tolerances above; 0.05 nats separates that from
+    # the nearby wrong answers (log 5 = 1.61, the small mode's KL itself; 0.8 - 0.2 = 0.6).
+    measured_gap = reverse_kl(*fits["small"]) - reverse_kl(*fits["large"])
+    expect_close(kl_gap, measured_gap, "your predicted gap between your two reverse fits' KL", atol=0.05, reveal=False)
