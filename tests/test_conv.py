@@ -110,6 +110,13 @@ def test_param_count_matches_nn_conv2d():
         layer = nn.Conv2d(d_in, k, f, bias=bias)
         assert conv.param_count(f, d_in, k, bias) == sum(p.numel() for p in layer.parameters())
     assert conv.param_count(5, 3, 10) == 760  # the lecture's 32x32x3 input, ten 5x5 filters
+    for f, c_in, k, g in [(5, 96, 256, 2), (3, 384, 384, 2), (3, 32, 32, 32), (1, 6, 9, 3)]:  # grouped convolutions
+        layer = nn.Conv2d(c_in, k, f, groups=g)
+        assert conv.param_count(f, c_in, k, groups=g) == sum(p.numel() for p in layer.parameters())
+    with pytest.raises(ValueError, match="groups must divide"):
+        conv.param_count(3, 96, 10, groups=4)
+    with pytest.raises(TypeError):
+        conv.param_count(3, 96, 10, groups=2.0)
     with pytest.raises(ValueError):
         conv.param_count(0, 3, 10)
     with pytest.raises(TypeError):
@@ -198,7 +205,21 @@ def test_exercise_checks_accept_the_reference_and_reject_wrong_answers():
 
     assert evaluate("cnn.q1", (4_640, 64 * 64 * 16 * 64 * 64 * 32 + 64 * 64 * 32)).passed
     assert not evaluate("cnn.q1", (4_608, 64 * 64 * 16 * 64 * 64 * 32)).passed  # biases forgotten
-    assert evaluate("cnn.q2", conv.output_size).passed
+    def own_output_size(w, f, p, s, strict=False):  # the exercise's solution, written out
+        if f > w + 2 * p:
+            raise ValueError("the filter is larger than the padded input")
+        left = (w - f + 2 * p) % s
+        if strict and left > p:
+            raise ValueError("the floor drops input pixels")
+        return (w - f + 2 * p) // s + 1
+
+    assert evaluate("cnn.q2", own_output_size).passed
+    # handing in, or calling, dlext.conv's own function is refused
+    assert not evaluate("cnn.q2", conv.output_size).passed
+    assert not evaluate("cnn.q2", lambda w, f, p, s, strict=False: conv.output_size(w, f, p, s, strict=strict)).passed
+    assert not evaluate("cnn.q4", conv.receptive_field).passed
+    assert not evaluate("cnn.q4", lambda layers: conv.receptive_field(layers)).passed
+    assert conv.output_size(7, 3, 0, 1) == 5 and conv.receptive_field([(3, 1)]) == 3  # restored after the checks
     strict_always = lambda w, f, p, s, strict=False: conv.output_size(w, f, p, s, strict=True)  # noqa: E731
     assert not evaluate("cnn.q2", strict_always).passed  # refuses what PyTorch accepts
     assert not evaluate("cnn.q2", lambda w, f, p, s, strict=False: (w - f + 2 * p) // s + 1).passed  # never says no
@@ -212,11 +233,27 @@ def test_exercise_checks_accept_the_reference_and_reject_wrong_answers():
     assert not evaluate("cnn.q2", lambda w, f, p, s, strict=False: (w - f + 2 * p) / s + 1).passed  # a float
     assert evaluate("cnn.q3", (0, 1, 0, 2)).passed
     assert not evaluate("cnn.q3", (1, 1, 1, 2)).passed  # counts the dropped padding column as a pixel
-    assert evaluate("cnn.q4", conv.receptive_field).passed
+    def own_field(layers):
+        r, jump = 1, 1
+        for f, s in layers:
+            r, jump = r + (f - 1) * jump, jump * s
+        return r
+
+    assert evaluate("cnn.q4", own_field).passed
     assert not evaluate("cnn.q4", lambda layers: 1 + sum(f - 1 for f, _ in layers)).passed  # ignores strides
+    def measured(layers, column):  # the exercise's solution, written out
+        x = torch.ones(1, 1, 32, requires_grad=True)
+        y = x
+        for f, s, p in layers:
+            y = F.conv1d(y, torch.ones(1, 1, f), stride=s, padding=p)
+        y[0, 0, column].backward()
+        seen = x.grad[0, 0].nonzero()
+        return int(seen.max() - seen.min() + 1)
+
+    assert evaluate("cnn.q5", measured).passed
     from dlext.exercises import cnn
 
-    assert evaluate("cnn.q5", cnn.measure).passed
+    assert not hasattr(cnn, "measure") and not hasattr(cnn, "VGG_BLOCKS")  # the reference is not importable by name
     formula = lambda layers, column: conv.receptive_field([(f, s) for f, s, _ in layers])  # noqa: E731
     assert not evaluate("cnn.q5", formula).passed  # the formula is not a measurement: wrong at the border
     assert evaluate("cnn.q6", (14, 14, 8)).passed

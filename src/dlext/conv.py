@@ -21,7 +21,7 @@ def output_size(w: int, f: int, p: int = 0, s: int = 1, d: int = 1, *, strict: b
 
     W input width, F filter size, P zero padding per side, S stride, D dilation. The floor drops the columns
     after the filter's last position (see :func:`dropped_border`). ``strict=True`` refuses that with a
-    ValueError naming the dropped pixels when they hold input pixels (a slip, as in AlexNet at 224), and
+    ValueError naming the dropped pixels when they hold input pixels (AlexNet's conv1 on 224 without padding), and
     accepts it when they are zero padding only (a design choice, as in ResNet's stride-2 layers).
     """
     v.flag("strict", strict)
@@ -56,12 +56,19 @@ def dropped_border(w: int, f: int, p: int = 0, s: int = 1, d: int = 1) -> int:
     return max(0, w + p - end)
 
 
-def param_count(f: int, c_in: int, k: int, bias: bool = True) -> int:
-    """Parameters of a conv layer with K filters of size F x F x C_in: ``F*F*C_in*K (+ K biases)``."""
+def param_count(f: int, c_in: int, k: int, bias: bool = True, *, groups: int = 1) -> int:
+    """Parameters of a conv layer with K filters of size F x F x (C_in / groups): ``F*F*(C_in/g)*K (+ K biases)``.
+
+    With ``groups=g`` (AlexNet's two-GPU layers) the channels split into g groups and each filter sees only
+    its group's C_in/g input channels; both C_in and K must be multiples of g, as in ``nn.Conv2d``.
+    """
     f, c_in, k = _int("F (filter size)", f, 1), _int("C_in (input channels)", c_in, 1), _int("K (filters)", k, 1)
     if not isinstance(bias, bool):
         raise TypeError(f"bias must be True or False, got {bias!r}")
-    return f * f * c_in * k + (k if bias else 0)
+    groups = _int("groups", groups, 1)
+    if c_in % groups or k % groups:
+        raise ValueError(f"groups must divide C_in and K: C_in = {c_in}, K = {k}, groups = {groups}")
+    return f * f * (c_in // groups) * k + (k if bias else 0)
 
 
 def receptive_field(layers: Sequence[tuple[int, int]]) -> int:
@@ -132,8 +139,10 @@ def from_spec(spec: Sequence[tuple], input_shape: tuple[int, int, int], *, stric
             f, s = args
             h, w = output_size(h, f, 0, s, strict=strict), output_size(w, f, 0, s, strict=strict)
             layers.append(nn.MaxPool2d(f, s))
-        elif kind == "norm":  # AlexNet's local response normalization, with the paper's constants
-            layers.append(nn.LocalResponseNorm(5, alpha=1e-4, beta=0.75, k=2.0))
+        elif kind == "norm":  # AlexNet's local response normalization, the paper's n = 5, k = 2, beta = 0.75
+            # and alpha = 1e-4: the paper divides by k + alpha * sum(a^2), PyTorch by k + (alpha / n) * sum(a^2),
+            # so the paper's alpha is PyTorch's alpha = n * 1e-4 = 5e-4 (no parameters either way)
+            layers.append(nn.LocalResponseNorm(5, alpha=5e-4, beta=0.75, k=2.0))
         elif kind == "fc":
             if features is None:
                 layers.append(nn.Flatten())

@@ -1,9 +1,44 @@
 """Self-checks for the CNN-arithmetic chapter's exercises."""
+import contextlib
+
 import torch
 import torch.nn.functional as F
 
 from dlext import conv
 from dlext.homework import CheckFailure, expect, expect_close, expect_raises, question
+
+
+@contextlib.contextmanager
+def _own_work(*names: str):
+    """While the student's function runs, ``dlext.conv``'s functions ``names`` raise: the exercise is to write them.
+
+    This catches ``conv.output_size(...)`` called through the module in the notebook's own process; when
+    grading, the student's code runs in another process, where dlext.conv is left alone.
+    """
+    saved = {name: getattr(conv, name) for name in names}
+
+    def stub(name):
+        def refuse(*args, **kwargs):
+            raise CheckFailure(f"your function calls dlext.conv.{name}: the exercise is to compute it yourself")
+        return refuse
+
+    try:
+        for name in names:
+            setattr(conv, name, stub(name))
+        yield
+    finally:
+        for name, fn in saved.items():
+            setattr(conv, name, fn)
+
+
+def _not_the_library(fn, name: str) -> None:
+    """Refuse dlext.conv's own function handed in as the answer."""
+    try:
+        module = getattr(fn, "__module__", None)
+    except Exception:  # a stand-in for the student's function (grading) may not answer
+        module = None
+    expect(not (isinstance(module, str) and module == "dlext.conv"),
+           f"that is dlext.conv.{name} itself: the exercise is to write it yourself")
 
 
 @question("cnn.q1", points=1)
@@ -23,25 +58,28 @@ def _output_size(fn):
     """Output size of a convolution: PyTorch's floor by default; strict refuses a floor that drops input pixels."""
     cases = [(7, 3, 0, 1), (7, 3, 0, 2), (32, 5, 2, 1), (227, 11, 0, 4), (9, 3, 1, 2), (28, 2, 0, 2),
              (7, 3, 0, 3), (224, 11, 0, 4), (224, 7, 3, 2), (112, 3, 1, 2), (10, 4, 0, 4), (64, 4, 1, 2), (5, 5, 0, 1)]
-    for w, f, p, s in cases:
-        expected = conv.output_size(w, f, p, s)
-        got = fn(w, f, p, s)
-        expect(isinstance(got, int) and not isinstance(got, bool),
-               f"output_size({w}, {f}, {p}, {s}) should return an int, got {type(got).__name__} {got!r}")
-        expect(got == expected, f"output_size({w}, {f}, {p}, {s}) should be {expected}"
-                                f"{' (round down, as PyTorch does)' if conv.dropped_border(w, f, p, s) or (w + 2 * p - f) % s else ''}")
-    for w, f, p, s, why in [(7, 3, 0, 1, "that filter tiles the input"), (227, 11, 0, 4, "that filter tiles the input"),
-                            (32, 5, 2, 1, "that filter tiles the input"),
-                            (224, 7, 3, 2, "the floor drops only zero padding there (ResNet's stem)"),
-                            (112, 3, 1, 2, "the floor drops only zero padding there")]:
-        expected = conv.output_size(w, f, p, s)
-        expect(fn(w, f, p, s, strict=True) == expected,
-               f"output_size({w}, {f}, {p}, {s}, strict=True) should be {expected}: {why}")
-    for w, f, p, s in [(7, 3, 0, 3), (224, 11, 0, 4), (10, 5, 1, 4)]:
-        expect_raises(lambda: fn(w, f, p, s, strict=True), ValueError, f"output_size({w}, {f}, {p}, {s}, strict=True)",
-                      "the floor drops input pixels there")
-    expect_raises(lambda: fn(3, 5, 0, 1), ValueError, "output_size(3, 5, 0, 1)",
-                  "a 5x5 filter does not fit in a 3x3 input, with or without strict")
+    _not_the_library(fn, "output_size")
+    expected = {c: (conv.output_size(*c), bool(conv.dropped_border(*c) or (c[0] + 2 * c[2] - c[1]) % c[3])) for c in cases}
+    tiling = [(7, 3, 0, 1, "that filter tiles the input"), (227, 11, 0, 4, "that filter tiles the input"),
+              (32, 5, 2, 1, "that filter tiles the input"),
+              (224, 7, 3, 2, "the floor drops only zero padding there (ResNet's stem)"),
+              (112, 3, 1, 2, "the floor drops only zero padding there")]
+    strict_expected = [conv.output_size(w, f, p, s) for w, f, p, s, _ in tiling]
+    with _own_work("output_size", "dropped_border"):
+        for (w, f, p, s), (want, floors) in expected.items():
+            got = fn(w, f, p, s)
+            expect(isinstance(got, int) and not isinstance(got, bool),
+                   f"output_size({w}, {f}, {p}, {s}) should return an int, got {type(got).__name__} {got!r}")
+            expect(got == want, f"output_size({w}, {f}, {p}, {s}) should be {want}"
+                                f"{' (round down, as PyTorch does)' if floors else ''}")
+        for (w, f, p, s, why), want in zip(tiling, strict_expected):
+            expect(fn(w, f, p, s, strict=True) == want,
+                   f"output_size({w}, {f}, {p}, {s}, strict=True) should be {want}: {why}")
+        for w, f, p, s in [(7, 3, 0, 3), (224, 11, 0, 4), (10, 5, 1, 4)]:
+            expect_raises(lambda: fn(w, f, p, s, strict=True), ValueError, f"output_size({w}, {f}, {p}, {s}, strict=True)",
+                          "the floor drops input pixels there")
+        expect_raises(lambda: fn(3, 5, 0, 1), ValueError, "output_size(3, 5, 0, 1)",
+                      "a 5x5 filter does not fit in a 3x3 input, with or without strict")
 
 
 # Exercise 3: input columns (not padding) the floor drops, for four layers the prompt names
@@ -63,20 +101,25 @@ def _receptive_field(fn):
     """Receptive field of a stack of (kernel, stride) layers."""
     cases = [([(3, 1)], 3), ([(3, 1), (3, 1)], 5), ([(3, 1)] * 3, 7), ([(2, 2), (2, 2)], 4),
              ([(3, 2), (3, 1)], 7), ([(11, 4), (3, 2), (5, 1)], 51), ([], 1)]
-    for layers, expected in cases:
-        got = fn(layers)
+    _not_the_library(fn, "receptive_field")
+    with _own_work("receptive_field"):
+        results = [(layers, expected, fn(layers)) for layers, expected in cases]
+    for layers, expected, got in results:
         expect(got == expected, f"receptive_field({layers}) should be {expected}, got {got!r}")
 
 
-def measure(layers: list[tuple[int, int, int]], column: int, width: int = 32) -> int:
-    """The reference measurement: input columns whose gradient reaches output ``column`` of a Conv1d stack of ones."""
-    x = torch.ones(1, 1, width, requires_grad=True)
-    y = x
-    for f, s, p in layers:
-        y = F.conv1d(y, torch.ones(1, 1, f), stride=s, padding=p)
-    y[0, 0, column].backward()
-    seen = x.grad[0, 0].nonzero()
-    return int(seen.max() - seen.min() + 1)
+def _measurer():
+    """The reference measurement, built when a check runs (so a notebook cannot import it by name):
+    input columns whose gradient reaches output ``column`` of a Conv1d stack of ones."""
+    def measure(layers: list[tuple[int, int, int]], column: int, width: int = 32) -> int:
+        x = torch.ones(1, 1, width, requires_grad=True)
+        y = x
+        for f, s, p in layers:
+            y = F.conv1d(y, torch.ones(1, 1, f), stride=s, padding=p)
+        y[0, 0, column].backward()
+        seen = x.grad[0, 0].nonzero()
+        return int(seen.max() - seen.min() + 1)
+    return measure
 
 
 @question("cnn.q5", points=3)
@@ -86,14 +129,13 @@ def _measured_receptive_field(fn):
              ([(3, 1, 1)] * 3, 16),  # the centre: the formula holds
              ([(3, 1, 1)] * 3, 0), ([(3, 1, 1)] * 3, -1), ([(3, 2, 1), (3, 1, 1)], 0), ([(7, 2, 3)], -1),
              ([(3, 1, 1), (2, 2, 0), (3, 1, 1)], 0)]  # at the border: clipped by the image edge
-    for layers, column in cases:
-        expected = measure(layers, column)
-        got = fn(layers, column)
+    measure = _measurer()
+    expected_all = [measure(layers, column) for layers, column in cases]
+    with _own_work("receptive_field"):
+        got_all = [fn(list(layers), column) for layers, column in cases]
+    for (layers, column), expected, got in zip(cases, expected_all, got_all):
         expect(got == expected, f"measured_receptive_field({layers}, {column}) should find {expected} input columns, "
                                 f"got {got!r}")
-
-
-VGG_BLOCKS = [(3, 1, 1), (3, 1, 1), (2, 2, 0), (3, 1, 1), (3, 1, 1)]  # VGG16's first five layers
 
 
 @question("cnn.q6", points=1)
@@ -101,8 +143,10 @@ def _formula_against_measurement(answer):
     """Formula against measurement for VGG16's first five layers: a centre output and the corner output."""
     if not (isinstance(answer, tuple) and len(answer) == 3):
         raise CheckFailure("set fields = (formula, measured_centre, measured_corner), three numbers")
-    formula = conv.receptive_field([(f, s) for f, s, _ in VGG_BLOCKS])
-    for got, expected, what in zip(answer, (formula, measure(VGG_BLOCKS, 8), measure(VGG_BLOCKS, 0)),
+    blocks = [(3, 1, 1), (3, 1, 1), (2, 2, 0), (3, 1, 1), (3, 1, 1)]  # VGG16's first five layers, as the prompt says
+    measure = _measurer()
+    formula = conv.receptive_field([(f, s) for f, s, _ in blocks])
+    for got, expected, what in zip(answer, (formula, measure(blocks, 8), measure(blocks, 0)),
                                    ("the formula's receptive field", "the measured field of output column 8",
                                     "the measured field of output column 0")):
         expect_close(got, expected, what, reveal=False)
