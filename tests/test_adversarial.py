@@ -4,6 +4,7 @@ from functools import partial
 import pytest
 import torch
 from torch import nn
+from torch.nn import functional as F
 
 from dlext import adversarial as adv
 
@@ -299,3 +300,20 @@ def test_new_attacks_reject_bad_input(call, error, words):
     model, (x, y) = _small_cnn(), _images()
     with pytest.raises(error, match=words):
         call(model, x, y)
+
+
+def test_fgsm_linear_exercise_rejects_autograd():
+    from dlext.homework import evaluate
+
+    def by_hand(W, b, x, y, eps):
+        p = torch.softmax(x @ W.T + b, dim=1)
+        p[torch.arange(len(y)), y] -= 1
+        return (x + eps * (p @ W).sign()).clamp(0, 1)
+
+    def with_autograd(W, b, x, y, eps):
+        x = x.clone().requires_grad_(True)
+        F.cross_entropy(x @ W.T + b, y, reduction="sum").backward()
+        return (x + eps * x.grad.sign()).clamp(0, 1).detach()
+
+    assert evaluate("adv.q3", by_hand).passed
+    assert not evaluate("adv.q3", with_autograd).passed
