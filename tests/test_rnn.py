@@ -159,3 +159,36 @@ def test_classifier_rejects_bad_input():
         rnn.RecurrentClassifier(10, dropout=1.5)
     with pytest.raises(ValueError, match="vocab_size must be >= 1, got 0"):
         rnn.RecurrentClassifier(0)
+
+
+def test_gru_exercise_check_refuses_the_builtin_and_restores_it():
+    import dlext.exercises.rnn  # noqa: F401  (registers the checks)
+    from dlext.homework import evaluate
+
+    def by_hand(x, h, w_ih, w_hh, b_ih, b_hh):
+        i_r, i_z, i_n = (x @ w_ih.T + b_ih).chunk(3, dim=1)
+        h_r, h_z, h_n = (h @ w_hh.T + b_hh).chunk(3, dim=1)
+        r, z = torch.sigmoid(i_r + h_r), torch.sigmoid(i_z + h_z)
+        return (1 - z) * torch.tanh(i_n + r * h_n) + z * h
+
+    assert evaluate("rnn.q2", by_hand).points == 2
+    assert evaluate("rnn.q2", lambda x, h, *w: torch.gru_cell(x, h, *w)).points == 0
+    assert evaluate("rnn.q2", lambda x, h, *w: torch._VF.gru_cell(x, h, *w)).points == 0
+    assert nn.GRUCell(2, 3)(torch.zeros(1, 2)).shape == (1, 3)  # the built-in works again afterwards
+
+
+def test_bptt_exercise_check_is_not_fooled_by_the_closed_form():
+    import dlext.exercises.rnn  # noqa: F401
+    from dlext.homework import evaluate
+
+    def measured(weight_hh, inputs, u):
+        h0 = torch.zeros(weight_hh.shape[0], dtype=weight_hh.dtype, requires_grad=True)
+        h = h0
+        for a in inputs:
+            h = torch.tanh(a + weight_hh @ h)
+        (g,) = torch.autograd.grad(u @ h, h0)
+        return g.norm().item()
+
+    assert evaluate("rnn.q3", measured).points == 2
+    closed_form = lambda weight_hh, inputs, u: torch.linalg.matrix_norm(weight_hh, 2).item() ** len(inputs)
+    assert evaluate("rnn.q3", closed_form).points == 0  # right only at rest: the check has non-zero inputs too

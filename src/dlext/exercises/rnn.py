@@ -1,10 +1,31 @@
 """Self-checks for the recurrent-networks chapter's exercises."""
+import contextlib
 import math
 
 import torch
 from torch import nn
 
 from dlext.homework import CheckFailure, expect, expect_close, question
+
+
+@contextlib.contextmanager
+def _builtin_gru_refused():
+    """While the student's gru_cell runs here, PyTorch's own GRU step raises instead of answering for it."""
+    def refused(*args, **kwargs):
+        raise CheckFailure("gru_cell calls PyTorch's built-in GRU step (torch.gru_cell, nn.GRUCell or nn.GRU): "
+                           "write the gate equations yourself")
+
+    names = ("gru_cell", "gru")
+    saved = {name: getattr(torch, name) for name in names}
+    for name in names:
+        setattr(torch, name, refused)
+        setattr(torch._VF, name, refused)  # nn.GRUCell and nn.GRU call torch._VF
+    try:
+        yield
+    finally:
+        for name in names:
+            setattr(torch, name, saved[name])
+            delattr(torch._VF, name)  # back to torch._VF's own look-up
 
 
 @question("rnn.q1", points=1)
@@ -30,13 +51,14 @@ def _gru_cell(fn):
         x = torch.randn(batch, n_in, generator=gen, dtype=torch.float64)
         h = torch.randn(batch, n_hidden, generator=gen, dtype=torch.float64)
         args = [t.detach().clone() for t in (x, h, ref.weight_ih, ref.weight_hh, ref.bias_ih, ref.bias_hh)]
-        got = fn(*args)
+        with torch.no_grad():
+            want = ref(x, h)
+        with _builtin_gru_refused():
+            got = fn(*args)
         expect(isinstance(got, torch.Tensor), f"gru_cell should return a tensor, got {type(got).__name__}")
         expect(tuple(got.shape) == (batch, n_hidden),
                f"gru_cell with a batch of {batch} and hidden size {n_hidden} should return shape "
                f"{(batch, n_hidden)}, got {tuple(got.shape)}")
-        with torch.no_grad():
-            want = ref(x, h)
         err = (got.detach().double() - want).abs().max().item()
         expect(err < 1e-8, f"gru_cell differs from nn.GRUCell by up to {err:.2g} "
                            f"(batch {batch}, input {n_in}, hidden {n_hidden}); check the gate order r, z, n "
@@ -45,10 +67,29 @@ def _gru_cell(fn):
 
 @question("rnn.q3", points=2)
 def _bptt_gradient(fn):
-    """Measure dL/dh_0 through a tanh RNN at rest: it must equal rho^T."""
-    for rho, steps, hidden in [(0.9, 10, 8), (1.0, 30, 4), (1.2, 25, 6), (0.5, 5, 3), (1.1, 1, 2)]:
-        got = fn(rho, steps, hidden)
-        expect_close(got, rho ** steps, f"bptt_grad_norm({rho}, {steps}, {hidden})", rtol=1e-3)
+    """Measure ||dL/dh_0|| for L = u.h_T through h_t = tanh(a_t + W_hh h_{t-1}), against autograd here."""
+    gen = torch.Generator().manual_seed(3)
+    # at rest (a_t = 0) the answer is rho^T; with non-zero inputs there is no closed form: the check measures it
+    for rho, steps, hidden, scale in [(0.9, 10, 8, 0.0), (1.2, 25, 6, 0.0), (1.0, 30, 4, 0.5), (1.5, 20, 6, 1.0),
+                                      (0.8, 1, 2, 2.0)]:
+        q, _ = torch.linalg.qr(torch.randn(hidden, hidden, generator=gen, dtype=torch.float64))
+        weight_hh = rho * q
+        inputs = scale * torch.randn(steps, hidden, generator=gen, dtype=torch.float64)
+        u = torch.randn(hidden, generator=gen, dtype=torch.float64)
+        u = u / u.norm()
+        h0 = torch.zeros(hidden, dtype=torch.float64, requires_grad=True)
+        h = h0
+        for a in inputs:
+            h = torch.tanh(a + weight_hh @ h)
+        (g,) = torch.autograd.grad(u @ h, h0)
+        want = g.norm().item()
+        if scale == 0.0:
+            assert math.isclose(want, rho ** steps, rel_tol=1e-9)  # the at-rest case is rho^T exactly
+        got = fn(weight_hh.clone(), inputs.clone(), u.clone())
+        expect(isinstance(got, float), f"bptt_grad_norm should return a float, got {type(got).__name__}")
+        where = "at rest (inputs all zero)" if scale == 0.0 else "with non-zero inputs"
+        expect_close(got, want, f"bptt_grad_norm for rho = {rho}, T = {steps}, hidden size {hidden}, {where},",
+                     rtol=1e-6, reveal=False)
 
 
 @question("rnn.q4", points=1)
