@@ -45,6 +45,7 @@ RUN_KEY = "dlext_run"  # myst-nb's per-document data (merged across Sphinx's par
 # check("topic.qN", ...) calls (`_exercise_modules`), not listed here.
 DYNAMIC: dict[str, list[str]] = {
     "dlext.interactive": ["quizzes"],     # quiz("gans") reads quizzes/gans.json
+    "dlext.book": ["evidence"],          # evidence("gans") reads evidence/gans.json
 }
 _QUESTION_CALL = re.compile(r"""\b(?:check|lookup|questions)\(\s*(?:(?P<q>["'])(?P<topic>[A-Za-z_]\w*)[."']|(?P<other>[^)\s]))""")
 

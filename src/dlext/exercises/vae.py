@@ -62,7 +62,7 @@ def _monte_carlo_kl(answer):
                    f"estimates with n=10 spread by {small.std().item():.3f} nats; draw exactly n samples per call")
     # Same generator seed, same estimate: an mc_kl that ignored its generator would differ between these calls.
     mu, logvar = torch.tensor([1.0, -0.5]), torch.tensor([0.3, -1.0])
-    first, second = (float(fn(mu, logvar, 10, torch.Generator().manual_seed(7))) for _ in range(2))
+    first, second = (float(fn(mu.clone(), logvar.clone(), 10, torch.Generator().manual_seed(7))) for _ in range(2))
     expect(first == second, "mc_kl should draw its samples with the generator it is given: two calls with "
                             f"generators of the same seed gave {first:.4f} and {second:.4f}")
     # With z_j = mu_j + sigma_j e_j, one term log q(z) - log p(z) is sum_j [const + (sigma_j^2 - 1) e_j^2 / 2
