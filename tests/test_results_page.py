@@ -44,6 +44,15 @@ def test_targets_file_names_real_chapters_and_metrics_they_record():
                 f"targets.yml holds {key} for {chapter}, but that chapter never records it"
 
 
+def test_timings_name_metrics_with_targets(tmp_path):
+    targets = results_page.load_targets()
+    assert targets["timing"] and all(any(k in t for t in targets["metrics"].values()) for k in targets["timing"])
+    bad = tmp_path / "targets.yml"
+    bad.write_text("budgets: {}\ntiming: [w2v.no_such_key]\nmetrics:\n  05_word2vec:\n    w2v.train_seconds: '<= 40'\n")
+    with pytest.raises(ValueError, match="timing must list metric keys"):
+        results_page.load_targets(bad)
+
+
 def test_metrics_file_is_read_per_chapter(tmp_path):
     path = tmp_path / "metrics.jsonl"
     lines = [{"notebook": "03_cnn_arithmetic", "key": "cnn.a", "value": 1.0},
