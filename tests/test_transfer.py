@@ -191,3 +191,47 @@ def test_exercise_checks_reject_wrong_answers():
         return torch.roll(image, shifts=(dy, dx), dims=(0, 1))
 
     assert not evaluate("transfer.q3", rolled).passed
+
+
+def test_balanced_pseudo_labels_takes_the_most_confident_per_predicted_class():
+    probs = torch.tensor([[0.9, 0.1], [0.6, 0.4], [0.8, 0.2], [0.3, 0.7], [0.45, 0.55], [0.7, 0.3]])
+    keep, labels = transfer.balanced_pseudo_labels(probs, 2)
+    # class 0 is predicted for rows 0, 1, 2, 5 (confidence 0.9, 0.6, 0.8, 0.7): the top two are 0 and 2;
+    # class 1 for rows 3 and 4 only, so both are kept
+    assert keep.tolist() == [0, 2, 3, 4] and labels.tolist() == [0, 0, 1, 1]
+    gen = torch.Generator().manual_seed(0)
+    probs = torch.randn(300, 4, generator=gen).mul(2).softmax(1)
+    keep, labels = transfer.balanced_pseudo_labels(probs, 10)
+    assert torch.bincount(labels, minlength=4).tolist() == [10] * 4
+    conf, pred = probs.max(1)
+    for c in range(4):  # every kept row of class c is at least as confident as every dropped one
+        kept_c = keep[labels == c]
+        dropped = [i for i in (pred == c).nonzero().squeeze(1).tolist() if i not in set(kept_c.tolist())]
+        assert conf[kept_c].min() >= conf[dropped].max()
+    with pytest.raises(ValueError, match="per_class"):
+        transfer.balanced_pseudo_labels(probs, 0)
+
+
+def test_fit_steps_weight_scales_each_examples_loss():
+    torch.manual_seed(0)
+    X, y = torch.randn(8, 3), torch.tensor([0, 1] * 4)
+    cpu = torch.device("cpu")
+
+    def one_step(weight):
+        torch.manual_seed(1)
+        model = nn.Linear(3, 2)
+        opt = torch.optim.SGD(model.parameters(), lr=0.1)
+        transfer.fit_steps(model, X, y, steps=1, batch_size=8, device=cpu, optimizer=opt, weight=weight)
+        return model.weight.detach().clone()
+
+    torch.manual_seed(1)
+    ref = nn.Linear(3, 2)
+    w = torch.tensor([1.0, 0.5, 0.0, 2.0, 1.0, 1.0, 0.3, 0.0])
+    loss = (w * F.cross_entropy(ref(X), y, reduction="none")).mean()
+    loss.backward()
+    torch.testing.assert_close(one_step(w), ref.weight.detach() - 0.1 * ref.weight.grad)
+    torch.testing.assert_close(one_step(torch.ones(8)), one_step(None))
+    with pytest.raises(ValueError, match="weight"):
+        one_step(torch.ones(5))
+    with pytest.raises(ValueError, match="weight"):
+        one_step(-torch.ones(8))

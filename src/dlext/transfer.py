@@ -16,7 +16,7 @@ from dlext import validate as v
 from dlext.sample_quality import MNISTClassifier
 
 __all__ = ["LAYERS", "digit_subset", "per_class_sample", "make_model", "make_optimizer", "fit_steps",
-           "random_affine", "add_noise", "rotate180", "pseudo_labels", "confusion_rate"]
+           "random_affine", "add_noise", "rotate180", "pseudo_labels", "balanced_pseudo_labels", "confusion_rate"]
 
 LAYERS = ("conv1", "conv2", "fc")  # the weight layers of MNISTClassifier.body, input to output
 _BODY_INDEX = {"conv1": 0, "conv2": 3, "fc": 7}  # where each sits in the nn.Sequential body
@@ -95,11 +95,14 @@ def make_optimizer(model: MNISTClassifier, lr: float, body_lr: float | None = No
 
 def fit_steps(model: nn.Module, X: Tensor, y: Tensor, *, steps: int, batch_size: int,
               optimizer: torch.optim.Optimizer, device: torch.device,
-              augment: Callable[[Tensor], Tensor] | None = None) -> list[float]:
+              augment: Callable[[Tensor], Tensor] | None = None,
+              weight: Tensor | None = None) -> list[float]:
     """Train with cross-entropy for about ``steps`` mini-batches (whole epochs, at least ``steps``).
 
     ``augment`` maps a batch of inputs (B, ...) on ``device`` to a perturbed batch of the same shape;
-    it runs afresh on every batch. Uses ``train.fit``, so each epoch sees the examples in a new order.
+    it runs afresh on every batch. ``weight`` (N,), if given, multiplies each example's loss (the batch
+    loss is the mean of the weighted losses), e.g. a smaller weight for pseudo-labelled examples.
+    Uses ``train.fit``, so each epoch sees the examples in a new order.
     """
     v.module("model", model)
     v.tensor("X", X)
@@ -111,6 +114,12 @@ def fit_steps(model: nn.Module, X: Tensor, y: Tensor, *, steps: int, batch_size:
     device = v.device("device", device)
     if augment is not None and not callable(augment):
         raise TypeError(f"augment must be a function of a batch or None, got {type(augment).__name__}")
+    if weight is not None:
+        v.tensor("weight", weight, ndim=1, dtype="float")
+        if len(weight) != len(X):
+            raise ValueError(f"weight must have one entry per example ({len(X)}), got {len(weight)}")
+        if (weight < 0).any():
+            raise ValueError("weight must be >= 0 for every example (a negative weight would maximise that loss)")
     v.class_labels("y", y, model, X, device=device)  # labels against the model's outputs (one example run)
     model.to(device)
     epochs = math.ceil(steps / math.ceil(len(X) / batch_size))
@@ -119,7 +128,10 @@ def fit_steps(model: nn.Module, X: Tensor, y: Tensor, *, steps: int, batch_size:
         xb = X[idx].to(device)
         if augment is not None:
             xb = augment(xb)
-        return F.cross_entropy(model(xb), y[idx].to(device))
+        if weight is None:
+            return F.cross_entropy(model(xb), y[idx].to(device))
+        losses = F.cross_entropy(model(xb), y[idx].to(device), reduction="none")  # (B,)
+        return (weight[idx].to(device=device, dtype=losses.dtype) * losses).mean()
 
     return train.fit(model, len(X), batch_loss, epochs=epochs, batch_size=batch_size,
                      optimizer=optimizer, progress=False)
@@ -174,6 +186,23 @@ def pseudo_labels(probs: Tensor, threshold: float) -> tuple[Tensor, Tensor]:
     v.probabilities("probs", probs)  # logits would be thresholded as if they were confidences
     confidence, labels = probs.max(1)
     keep = (confidence >= threshold).nonzero().squeeze(1)
+    return keep, labels[keep]
+
+
+def balanced_pseudo_labels(probs: Tensor, per_class: int) -> tuple[Tensor, Tensor]:
+    """For each class, the ``per_class`` rows of ``probs`` (N, C) predicted as it with the highest confidence.
+
+    Returns their indices (sorted) and argmax labels; a class predicted for fewer rows keeps them all.
+    """
+    v.tensor("probs", probs, ndim=2, dtype="float", nonempty=False)
+    per_class = v.positive_int("per_class", per_class)
+    v.probabilities("probs", probs)
+    confidence, labels = probs.max(1)
+    picks = []
+    for c in range(probs.shape[1]):
+        members = (labels == c).nonzero().squeeze(1)  # rows predicted as class c
+        picks.append(members[confidence[members].argsort(descending=True, stable=True)[:per_class]])
+    keep = torch.cat(picks).sort().values
     return keep, labels[keep]
 
 
