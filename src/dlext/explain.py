@@ -113,7 +113,8 @@ def _one_output(layer: nn.Module, outs: list) -> None:
 def saliency(model: nn.Module, x: Tensor, target) -> Tensor:
     """Gradient of the target class's score (logit) with respect to the input: x (B, ...) -> (B, ...).
 
-    Simonyan et al. (2014): for a linear model ``W x + b`` this is the weight row ``W[target]``.
+    The signed input gradient; for a linear model ``W x + b`` it is the weight row ``W[target]``.
+    Simonyan et al.'s (2014) saliency map is its magnitude, max over channels: ``saliency(...).abs().amax(1)``.
     Examples do not interact in eval mode, so one backward pass of the summed scores gives every row.
     """
     v.module("model", model)
