@@ -416,6 +416,12 @@ CASES: dict[str, list[Case]] = {
     "transfer.rotate180": [bad(transfer.rotate180, IMG, p=1.5, names="p"),
                            bad(transfer.rotate180, IMG[0], names="x"),
                            bad(transfer.rotate180, IMG, p=NAN, names="p")],
+    "transfer.balanced_pseudo_labels": [
+        bad(transfer.balanced_pseudo_labels, torch.softmax(X2, 1), 0, names="per_class"),
+        bad(transfer.balanced_pseudo_labels, torch.softmax(X2, 1), 1.5, raises=TypeError, names="per_class"),
+        bad(transfer.balanced_pseudo_labels, torch.softmax(X2, 1)[:, 0], 2, names="probs"),
+        bad(transfer.balanced_pseudo_labels, torch.softmax(X2, 1) * NAN, 2, names="probs"),
+        bad(transfer.balanced_pseudo_labels, Y3[:, None], 2, raises=TypeError, names="probs")],
     "transfer.pseudo_labels": [bad(transfer.pseudo_labels, X2, 1.5, names="threshold"),
                                bad(transfer.pseudo_labels, X2[:, 0], 0.5, names="probs"),
                                bad(transfer.pseudo_labels, X2 * NAN, 0.5, names="probs"),
@@ -805,6 +811,7 @@ PIXELS: dict[str, Callable[[torch.Tensor], Any]] = {
 # f(p) with class probabilities (N, C); called with logits
 PROBABILITIES: dict[str, Callable[[torch.Tensor], Any]] = {
     "transfer.pseudo_labels": lambda p: transfer.pseudo_labels(p, 0.5),
+    "transfer.balanced_pseudo_labels": lambda p: transfer.balanced_pseudo_labels(p, 2),
     "explain.deletion_auc": lambda p: explain.deletion_auc(p),
     "validate.probabilities": lambda p: validate.probabilities("probs", p),
 }
