@@ -79,6 +79,21 @@ def test_training_separates_two_topics(kind):
         assert {x for x, _ in w.most_similar(model.vectors, vocab, word, 3)} == friends
 
 
+@pytest.mark.parametrize("kind", [w.SkipGramNS, w.CBOWNS])
+def test_learning_rate_decays_to_almost_zero_over_the_batches_formed(kind, monkeypatch):
+    # an expert read found the rate stopping at 0.18 lr: the schedule counted window + 1 contexts per centre, and
+    # sentence ends give fewer; word2vec and gensim decay to lr * 1e-4 over the words actually processed
+    sentences = _toy_corpus()
+    vocab, counts = w.build_vocab(sentences, 1)
+    ids, sent = w.encode(sentences, vocab)
+    rates, update = [], w._sgd_update
+    monkeypatch.setattr(w, "_sgd_update", lambda out, h, t, n, lr: (rates.append(lr), update(out, h, t, n, lr))[1])
+    w.train(kind(len(vocab), 10), ids, sent, counts, device=torch.device("cpu"), epochs=2, window=5, negatives=3,
+            sample=1.0, lr=0.05, batch_size=64, progress=False)
+    assert rates[0] == 0.05 and all(a >= b for a, b in zip(rates, rates[1:]))
+    assert rates[-1] <= 1.05 * 0.05 / len(rates)  # the last batch: about lr / (number of batches; epochs differ a little)
+
+
 def test_train_rejects_bad_arguments():
     ids, sent, counts = torch.zeros(4, dtype=torch.long), torch.zeros(4, dtype=torch.long), np.array([4])
     with pytest.raises(TypeError, match="SkipGramNS"):
@@ -173,3 +188,32 @@ def test_forward_checks_ids_without_reading_gpu_tensors_back():
         model.cuda()
         with pytest.raises(ValueError, match="context"):
             model(torch.tensor([0, 1]).cuda(), torch.tensor([0]).cuda(), torch.zeros(2, 1, dtype=torch.long).cuda())
+
+
+def test_negsampling_gradient_exercise_refuses_lazy_answers():
+    # an expert read passed the check with log(sigmoid(.)) and with autograd turned back on; both must fail now
+    from dlext.homework import evaluate
+
+    F = torch.nn.functional
+
+    def by_hand(v, u_pos, u_neg):
+        sp, sn = u_pos @ v, u_neg @ v
+        gp, gn = torch.sigmoid(sp) - 1, torch.sigmoid(sn)  # dloss/dscore of the positive and the negatives
+        loss = -(F.logsigmoid(sp) + F.logsigmoid(-sn).sum())
+        return float(loss), gp * u_pos + gn @ u_neg, gp * v, gn[:, None] * v[None, :]
+
+    def naive_log(v, u_pos, u_neg):
+        loss, *grads = by_hand(v, u_pos, u_neg)
+        sp, sn = u_pos @ v, u_neg @ v
+        return (float(-(torch.log(torch.sigmoid(sp)) + torch.log(1 - torch.sigmoid(sn)).sum())), *grads)
+
+    def autograd_back_on(v, u_pos, u_neg):
+        with torch.inference_mode(False), torch.enable_grad():
+            xs = [x.clone().requires_grad_() for x in (v, u_pos, u_neg)]
+            loss = -(F.logsigmoid(xs[1] @ xs[0]) + F.logsigmoid(-(xs[2] @ xs[0])).sum())
+            loss.backward()
+            return float(loss), *(x.grad for x in xs)
+
+    assert evaluate("w2v.q3", by_hand).passed
+    assert not evaluate("w2v.q3", naive_log).passed
+    assert not evaluate("w2v.q3", autograd_back_on).passed

@@ -297,24 +297,30 @@ def _train(model, ids, sentence, keep_p, table, gd, g, device, epochs, window, n
     # the number of pairs varies a little per epoch; estimate it once for the progress bar and the lr schedule
     cbow = isinstance(model, CBOWNS)
     kept = len(ids) * float(keep_p[ids].mean())  # tokens left after subsampling, on average
-    total = int(epochs * kept * (1 if cbow else window + 1) / batch_size) + 1  # a skip-gram centre has window + 1 contexts on average
-    losses, step = [], 0
+    # the progress bar's length, an estimate (a skip-gram centre has up to window + 1 contexts on average, fewer at
+    # sentence ends); the learning rate follows the batches actually formed, below
+    total = int(epochs * kept * (1 if cbow else window + 1) / batch_size) + 1
+    losses = []
     with tqdm(total=total, desc=type(model).__name__, disable=not progress) as bar:
-        for _ in range(epochs):
+        for epoch in range(epochs):
             keep = torch.rand(len(ids), generator=g, dtype=torch.float64) < keep_p[ids]
             if cbow:
-                batches = _cbow_batches(ids[keep], sentence[keep], window, batch_size, g)
+                batches = list(_cbow_batches(ids[keep], sentence[keep], window, batch_size, g))
             else:
                 c, o = skipgram_pairs(ids[keep], sentence[keep], window, generator=g)  # (P,), (P,)
                 perm = torch.randperm(len(c), generator=g)
                 c, o = c[perm].to(device), o[perm].to(device)
-                batches = ((c[i:i + batch_size], o[i:i + batch_size]) for i in range(0, len(c), batch_size))
-            for batch in batches:
+                batches = [(c[i:i + batch_size], o[i:i + batch_size]) for i in range(0, len(c), batch_size)]
+            if epoch == 0:
+                bar.total = epochs * len(batches)  # the estimate above, now from the batches of the first epoch
+                bar.refresh()
+            for j, batch in enumerate(batches):
                 batch = [t.to(device) for t in batch]
                 b = len(batch[-1]) if cbow else len(batch[0])
                 slots = torch.randint(len(table), (b * negatives,), device=device, generator=gd)
                 neg = table.index_select(0, slots).view(b, negatives)  # (B, K) noise words
-                rate = lr * max(1e-4, 1 - step / total)  # word2vec's linear decay
+                done = (epoch + j / len(batches)) / epochs  # share of the training done, by the batches of this run
+                rate = lr * max(1e-4, 1 - done)  # word2vec's linear decay to lr * 1e-4 (gensim's min_alpha)
                 if cbow:
                     context, offsets, centre = batch
                     h = nn.functional.embedding_bag(context, inp, offsets, mode="mean")  # (B, D) mean context vector
@@ -326,7 +332,6 @@ def _train(model, ids, sentence, keep_p, table, gd, g, device, epochs, window, n
                     loss, grad_h = _sgd_update(out, nn.functional.embedding(centre, inp), context, neg, rate)
                     inp.index_add_(0, centre, grad_h, alpha=-rate)
                 losses.append(loss / b)
-                step += 1
                 bar.update(1)
     if not losses:
         raise ValueError(f"subsampling (sample={sample}) left no (centre, context) pair in any epoch: "
