@@ -42,7 +42,7 @@ def glue(name: str, value: Any, display: bool = False, *, bound: str | None = No
     return value
 
 
-def _round_towards(name: str, value: Any, bound: Any, digits: Any) -> float:
+def _round_towards(name: str, value: Any, bound: Any, digits: Any) -> float | int:
     """``value`` floored (bound="lower") or ceiled (bound="upper") to ``digits`` decimals."""
     if bound not in ("lower", "upper"):
         raise ValueError(f"glue {name!r}: bound must be 'lower' (prose says 'at least') or 'upper' "
@@ -59,7 +59,8 @@ def _round_towards(name: str, value: Any, bound: Any, digits: Any) -> float:
     # Decimal avoids binary surprises: 0.29 * 100 is 28.999999999999996, whose floor would be 0.28.
     step = Decimal(1).scaleb(-digits)
     rounding = ROUND_FLOOR if bound == "lower" else ROUND_CEILING
-    return float(Decimal(repr(float(value))).quantize(step, rounding=rounding))
+    rounded = Decimal(repr(float(value))).quantize(step, rounding=rounding)
+    return int(rounded) if digits == 0 else float(rounded)  # a whole count reads '1,479', not '1,479.0'
 
 
 def evidence(name: str) -> dict:
