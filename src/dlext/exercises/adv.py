@@ -1,6 +1,7 @@
 """Self-checks for the adversarial-examples chapter's exercises (linear scores, projection, FGSM by hand)."""
 import torch
 
+from dlext.exercises._guards import AUTOGRAD, off_limits
 from dlext.homework import expect, expect_close, question
 
 
@@ -40,25 +41,16 @@ def _fgsm_linear(W, b, x, y, eps):
 
 
 def _without_autograd(fn, *args):
-    """fn(*args) with autograd off-limits: "without autograd" is part of the task.
-
-    Gradients are off, and torch.autograd.grad and Tensor.backward raise while fn runs, so neither a solution that
-    turns gradients back on (torch.enable_grad) nor one that calls a helper built on autograd (dlext's fgsm)
-    passes. A determined cheat can restore them; this catches the lazy answer, not every dishonest one.
-    """
-    def refuse(*_args, **_kwargs):
-        raise RuntimeError("autograd is off-limits in this exercise")
-
-    grad, backward = torch.autograd.grad, torch.Tensor.backward
-    torch.autograd.grad, torch.Tensor.backward = refuse, refuse
+    """fn(*args) with gradients off and autograd off-limits: "without autograd" is part of the task, so neither a
+    solution that turns gradients back on (torch.enable_grad) nor one that calls a helper built on autograd
+    (dlext's fgsm) passes."""
     try:
-        with torch.no_grad():
+        with off_limits(*AUTOGRAD, why="fgsm_linear calls {name}: compute the gradient W^T (softmax(z) - e_y) by "
+                                       "hand, without autograd"), torch.no_grad():
             return fn(*args)
     except RuntimeError as err:
         expect(False, "fgsm_linear should compute the gradient W^T (softmax(z) - e_y) by hand, without autograd: "
                       f"the check calls it with autograd off-limits, and it raised {err}")
-    finally:
-        torch.autograd.grad, torch.Tensor.backward = grad, backward
 
 
 @question("adv.q3", points=3)

@@ -1,34 +1,16 @@
 """Self-checks for the CNN-arithmetic chapter's exercises."""
-import contextlib
-
 import torch
 import torch.nn.functional as F
 
 from dlext import conv
+from dlext.exercises._guards import off_limits
 from dlext.homework import CheckFailure, expect, expect_close, expect_raises, question
 
 
-@contextlib.contextmanager
 def _own_work(*names: str):
-    """While the student's function runs, ``dlext.conv``'s functions ``names`` raise: the exercise is to write them.
-
-    This catches ``conv.output_size(...)`` called through the module in the notebook's own process; when
-    grading, the student's code runs in another process, where dlext.conv is left alone.
-    """
-    saved = {name: getattr(conv, name) for name in names}
-
-    def stub(name):
-        def refuse(*args, **kwargs):
-            raise CheckFailure(f"your function calls dlext.conv.{name}: the exercise is to compute it yourself")
-        return refuse
-
-    try:
-        for name in names:
-            setattr(conv, name, stub(name))
-        yield
-    finally:
-        for name, fn in saved.items():
-            setattr(conv, name, fn)
+    """While the student's function runs, ``dlext.conv``'s functions ``names`` raise: the exercise is to write them."""
+    return off_limits(*[(conv, name) for name in names],
+                      why="your function calls dlext.conv.{name}: the exercise is to compute it yourself")
 
 
 def _not_the_library(fn, name: str) -> None:

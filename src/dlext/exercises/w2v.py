@@ -3,23 +3,8 @@ import math
 
 import torch
 
+from dlext.exercises._guards import AUTOGRAD, off_limits
 from dlext.homework import CheckFailure, expect, expect_close, question
-
-
-def _without_autograd(fn, *args):
-    """fn(*args) under inference mode, with torch.autograd.grad and Tensor.backward raising while it runs: the
-    gradients must be written by hand, and turning autograd back on (inference_mode(False)) does not help. A
-    determined cheat can restore them; this catches the lazy answer, not every dishonest one."""
-    def refuse(*_args, **_kwargs):
-        raise RuntimeError("autograd is off-limits in this exercise: write the gradients of eq. (nsgrad) by hand")
-
-    grad, backward = torch.autograd.grad, torch.Tensor.backward
-    torch.autograd.grad, torch.Tensor.backward = refuse, refuse
-    try:
-        with torch.inference_mode():
-            return fn(*args)
-    finally:
-        torch.autograd.grad, torch.Tensor.backward = grad, backward
 
 
 @question("w2v.q1", points=1)
@@ -50,7 +35,10 @@ def _ns_loss_and_grad(fn):
     far = 120 * v / v.dot(v)
     cases.append(("scores of about -120 and +120", v, -far, torch.stack([far, far + 0.01 * torch.randn(6, generator=g)])))
     for name, v, u_pos, u_neg in cases:
-        out = _without_autograd(fn, v.clone(), u_pos.clone(), u_neg.clone())
+        # the gradients must be written by hand: autograd records nothing, and turning it back on does not help
+        with off_limits(*AUTOGRAD, why="your function calls {name}: write the gradients of eq. (nsgrad) by hand"), \
+                torch.inference_mode():
+            out = fn(v.clone(), u_pos.clone(), u_neg.clone())
         expect(isinstance(out, tuple) and len(out) == 4,
                "return a tuple (loss, grad_v, grad_u_pos, grad_u_neg)")
         loss, grads = out[0], out[1:]
