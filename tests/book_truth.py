@@ -486,17 +486,29 @@ def label_findings(path: Path, regex: re.Pattern) -> list[Finding]:
 
 
 def glued_values(executed: Path) -> dict[str, float]:
-    """name -> value of every number an executed chapter glued (myst-nb's scrapbook records)."""
+    """name -> value of every number an executed chapter glued.
+
+    Two places hold them: the scrapbook records among a cell's outputs (a notebook executed by nbclient or
+    nbval), and, for a notebook the book build executed, `NAME.glue.json` beside it: myst-nb takes the records
+    out of the outputs it writes to `_build/jupyter_execute/` and stores them there. Reading only the outputs
+    found nothing in a book build, and the quiz check that uses these values passed without looking."""
     values = {}
+
+    def add(name, output):
+        text = next((v for k, v in output.get("data", {}).items() if k.endswith("text/plain")), None)
+        if name and text is not None:
+            try:
+                values[name] = float(text)
+            except ValueError:
+                pass
+
     for cell in read(executed).cells:
         for o in cell.get("outputs", []) if cell.cell_type == "code" else []:
-            name = o.get("metadata", {}).get("scrapbook", {}).get("name")
-            text = next((v for k, v in o.get("data", {}).items() if k.endswith("text/plain")), None)
-            if name and text is not None:
-                try:
-                    values[name] = float(text)
-                except ValueError:
-                    pass
+            add(o.get("metadata", {}).get("scrapbook", {}).get("name"), o)
+    glue_file = executed.with_name(executed.stem + ".glue.json")
+    if glue_file.is_file():
+        for name, output in json.loads(glue_file.read_text()).items():
+            add(name, output)
     return values
 
 
@@ -516,7 +528,8 @@ def quiz_glue_findings(executed: Path, chapter: Path) -> list[Finding]:
             if significant_digits(typed if "." in typed else typed + ".") < 2 or (decimals == 0 and float(typed) < 100):
                 continue  # small whole numbers (counts, sizes) match too much by chance
             for name, v in values.items():
-                if any(round(x, decimals) == float(typed) for x in (v, 100 * v)):
+                # a fraction (|v| <= 1) may be typed as a percentage; a count or a loss may not be read as one
+                if any(round(x, decimals) == float(typed) for x in ((v, 100 * v) if abs(v) <= 1 else (v,))):
                     findings.append(Finding(chapter.name, "quiz", f"quiz {topic} {where}", text[max(0, m.start() - 40):m.end() + 20],
                                             f"{typed} equals the glued {name} = {v!r} at the precision typed: quote it as "
                                             f"{{{{{name}}}}} and pass it in values="))

@@ -184,6 +184,46 @@ def test_the_quiz_check_finds_a_glued_number_typed(tmp_path, monkeypatch):
     assert len(found) == 1 and "vae_kl" in found[0].message and "75.8" in found[0].quote
 
 
+def test_the_quiz_check_reads_a_book_builds_glue_file(tmp_path, monkeypatch):
+    # A notebook the book build executed keeps no scrapbook outputs: myst-nb moves them to NAME.glue.json beside it.
+    # Before this test, glued_values read only the outputs, so on a built book the quiz check compared with nothing.
+    quiz = [{"question": "Which term was larger?", "type": "multiple_choice",
+             "answers": [{"answer": "a", "correct": True, "feedback": "Right: the KL was 75.8 nats."},
+                         {"answer": "b", "correct": False, "feedback": "No."}]}]
+    folder = tmp_path / "dlext" / "quizzes"
+    folder.mkdir(parents=True)
+    (folder / "toy.json").write_text(json.dumps(quiz))
+    import importlib.resources
+    monkeypatch.setattr(importlib.resources, "files", lambda package: tmp_path / "dlext")
+    chapter = _chapter(tmp_path, [('interactive.quiz("toy", values={})',)])
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_code_cell('glue("vae_kl", kl)')]
+    executed = tmp_path / "build" / "99_toy.ipynb"
+    executed.parent.mkdir()
+    nbformat.write(nb, executed)
+    assert bt.quiz_glue_findings(executed, chapter) == []  # nothing to compare with yet
+    (executed.parent / "99_toy.glue.json").write_text(json.dumps(
+        {"vae_kl": {"output_type": "display_data", "data": {"text/plain": "75.84123"},
+                    "metadata": {"scrapbook": {"name": "vae_kl", "mime_prefix": "application/papermill.record/"}}}}))
+    assert bt.glued_values(executed) == {"vae_kl": 75.84123}
+    found = bt.quiz_glue_findings(executed, chapter)
+    assert len(found) == 1 and "vae_kl" in found[0].message
+
+
+@pytest.mark.parametrize("executed, chapter", executed_chapters() or [pytest.param(
+    None, None, marks=pytest.mark.skip(reason="no executed chapters: build the book (`make book`) or set "
+                                              "DLEXT_EXECUTED_DIR to a folder of executed notebooks"))],
+    ids=lambda x: x.name if isinstance(x, Path) else str(x))
+def test_the_checks_of_an_executed_chapter_see_what_it_glued(executed, chapter):
+    # The checks above compare with the glued values: if none are found where the chapter glues some, they pass
+    # without comparing anything (as the quiz check did on every book build).
+    glues = sum(cell.source.count("glue(") for cell in nbformat.read(chapter, as_version=4).cells
+                if cell.cell_type == "code")
+    if glues:
+        assert bt.glued_values(executed), (f"{executed}: the chapter calls glue() {glues} times, yet no glued value "
+                                           "was found in its outputs or in a .glue.json beside it")
+
+
 # ---------------------------------------------------------------- 4. comments
 @pytest.mark.parametrize("path", bt.CHAPTERS, ids=IDS)
 def test_no_measured_numbers_typed_into_comments(path):
