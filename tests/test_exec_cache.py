@@ -40,6 +40,13 @@ def test_a_chapter_depends_on_the_modules_it_imports_and_what_they_import():
 def test_quizzes_and_the_checked_exercises_count_as_dependencies():
     deps = _names(exec_cache.dependencies('from dlext import interactive\ninteractive.quiz("gans")\n'))
     assert "quizzes/gans.json" in deps
+    assert "quizzes/vae.json" not in deps  # another chapter's quiz: editing it does not re-execute this one
+    deps = _names(exec_cache.dependencies('from dlext import interactive\ninteractive.quiz(topic)\n'))
+    assert {"quizzes/gans.json", "quizzes/vae.json"} <= deps  # a name that is not a literal: the whole folder
+    deps = _names(exec_cache.dependencies('from dlext.book import evidence\nevidence("gans")\n'))
+    assert "evidence/gans.json" in deps and "evidence/vae.json" not in deps
+    deps = _names(exec_cache.dependencies('from dlext.book import evidence as ev\nev("gans")\n'))
+    assert "evidence/vae.json" in deps  # an alias hides the calls: the whole folder
     deps = _names(exec_cache.dependencies('from dlext.homework import check\ncheck("cnn.q1", f)\n'))
     assert "exercises/cnn.py" in deps and "exercises/gan.py" not in deps
     # a question that is not a literal: every exercise module

@@ -39,13 +39,15 @@ PACKAGE = ROOT / "src" / "dlext"
 SHARED_INPUTS = [ROOT / "book" / "matplotlibrc"]
 RUN_KEY = "dlext_run"  # myst-nb's per-document data (merged across Sphinx's parallel readers)
 
-# Modules that load package files by name at run time, and which files: static imports cannot see these.
-# tests/test_exec_cache.py fails when a module of dlext loads something by name that is not listed here.
-# dlext.homework imports dlext.exercises.<topic> by name: that is resolved from the chapter's own
-# check("topic.qN", ...) calls (`_exercise_modules`), not listed here.
-DYNAMIC: dict[str, list[str]] = {
-    "dlext.interactive": ["quizzes"],     # quiz("gans") reads quizzes/gans.json
-    "dlext.book": ["evidence"],          # evidence("gans") reads evidence/gans.json
+# Modules that load package files by name at run time, from which folder, and through which functions: static
+# imports cannot see these. A chapter depends on the files its calls name with a literal (quiz("gans") reads
+# quizzes/gans.json, so editing another chapter's quiz does not re-execute it); a call whose name is not a literal
+# string makes it depend on the whole folder. tests/test_exec_cache.py fails when a module of dlext loads
+# something by name that is not listed here. dlext.homework imports dlext.exercises.<topic> by name: that is
+# resolved from the chapter's own check("topic.qN", ...) calls (`_exercise_modules`), not listed here.
+DYNAMIC: dict[str, tuple[str, tuple[str, ...]]] = {
+    "dlext.interactive": ("quizzes", ("quiz", "load_quiz", "placeholders")),
+    "dlext.book": ("evidence", ("evidence",)),
 }
 _QUESTION_CALL = re.compile(r"""\b(?:check|lookup|questions)\(\s*(?:(?P<q>["'])(?P<topic>[A-Za-z_]\w*)[."']|(?P<other>[^)\s]))""")
 
@@ -59,6 +61,25 @@ def _exercise_modules(code: str, package: Path) -> list[str]:
             return [f"dlext.exercises.{p.stem}" for p in (package / "exercises").glob("*.py")]
         topics.add(m.group("topic"))
     return [f"dlext.exercises.{t}" for t in sorted(topics)]
+
+
+def _files_named(folder: Path, functions: tuple[str, ...], sources: list[str]) -> list[Path]:
+    """The files of `folder` that calls of `functions` in `sources` name (name -> folder/name.*); every file of
+    the folder when a call's argument is not a literal string, or a source imports one of the functions by name
+    (``from dlext.book import evidence as ev`` would hide its calls)."""
+    files = [p for p in folder.rglob("*") if p.is_file() and "__pycache__" not in p.parts]
+    call = re.compile(r"(?<![\w.]def )(?<!\bdef )\b(?:%s)\(\s*(?:(?P<q>[\"'])(?P<name>[A-Za-z_]\w*)(?P=q)|(?P<other>[^)\s]))"
+                      % "|".join(map(re.escape, functions)))
+    alias = re.compile(r"\bimport\b[^\n]*\b(?:%s)\s+as\b" % "|".join(map(re.escape, functions)))
+    names = set()
+    for source in sources:
+        if alias.search(source):
+            return files
+        for m in call.finditer(source):
+            if m.group("other"):
+                return files
+            names.add(m.group("name"))
+    return [p for p in files if p.stem in names]
 
 
 def _module_file(module: str, package: Path | None = None) -> Path | None:
@@ -126,6 +147,7 @@ def dependencies(code: str, package: Path | None = None) -> list[Path]:
     pending = (["dlext", *_imports(_parse(code)), *_named_modules(code), *_exercise_modules(code, package)]
                if "dlext" in code else [])
     seen: set[str] = set()
+    sources = {"": code}  # module -> source, for the calls that name files of DYNAMIC folders
     while pending:
         module = pending.pop()
         if module in seen:
@@ -139,11 +161,14 @@ def dependencies(code: str, package: Path | None = None) -> list[Path]:
         parts = module.split(".")
         pending.extend(".".join(parts[:i]) for i in range(1, len(parts)))
         source = path.read_text(encoding="utf-8")
+        sources[module] = source
         pending.extend(_imports(_parse(source), module, package))
         pending.extend(_named_modules(source))
-        for folder in DYNAMIC.get(module, []):
-            files.update(p for p in (package / folder).rglob("*") if p.is_file() and "__pycache__" not in p.parts)
-            pending.extend(f"dlext.{folder}.{p.stem}" for p in (package / folder).glob("*.py"))
+    for module, (folder, functions) in DYNAMIC.items():
+        if module in seen:
+            # the module that defines the loaders passes its argument on: only its callers' names count
+            callers = [src for name, src in sources.items() if name != module]
+            files.update(_files_named(package / folder, functions, callers))
     return sorted(files)
 
 
