@@ -82,7 +82,7 @@ def test_training_separates_two_topics(kind):
 @pytest.mark.parametrize("kind", [w.SkipGramNS, w.CBOWNS])
 def test_learning_rate_decays_to_almost_zero_over_the_batches_formed(kind, monkeypatch):
     # an expert read found the rate stopping at 0.18 lr: the schedule counted window + 1 contexts per centre, and
-    # sentence ends give fewer; word2vec and gensim decay to lr * 1e-4 over the words actually processed
+    # sentence ends give fewer; the word2vec C code decays to lr * 1e-4 over the words actually processed (gensim to an absolute min_alpha)
     sentences = _toy_corpus()
     vocab, counts = w.build_vocab(sentences, 1)
     ids, sent = w.encode(sentences, vocab)
