@@ -249,3 +249,24 @@ def test_exercise_3_compares_the_prediction_with_the_students_own_fits():
     assert ("reverse", 1.5) in calls and ("reverse", -1.5) in calls  # both starts the prompt names are run
     assert not evaluate("kl.q3", (_reference_fit_gaussian, np.log(5))).passed  # the small mode's own KL
     assert not evaluate("kl.q3", (_reference_fit_gaussian, 0.6)).passed  # 0.8 - 0.2
+
+
+def test_bernoulli_exercise_refuses_the_chapters_functions():
+    # an expert read passed kl.q2 with dlext.kl.kl_divergence and with torch.distributions; both must fail now
+    from dlext.homework import evaluate
+
+    def by_hand(a, b):
+        out = torch.xlogy(a, a) - torch.xlogy(a, b) + torch.xlogy(1 - a, 1 - a) - torch.xlogy(1 - a, 1 - b)
+        return torch.where(((b == 0) & (a > 0)) | ((b == 1) & (a < 1)), torch.full_like(out, float("inf")), out)
+
+    def via_dlext(a, b):
+        return kl.kl_divergence(torch.stack([a, 1 - a], -1), torch.stack([b, 1 - b], -1))
+
+    def via_torch(a, b):
+        B = torch.distributions.Bernoulli
+        return torch.distributions.kl_divergence(B(probs=a), B(probs=b))
+
+    assert evaluate("kl.q2", by_hand).passed
+    assert not evaluate("kl.q2", via_dlext).passed
+    result = evaluate("kl.q2", via_torch)
+    assert not result.passed

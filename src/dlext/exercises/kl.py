@@ -4,7 +4,13 @@ import math
 import torch
 
 from dlext import kl
+from dlext.exercises._guards import off_limits
 from dlext.homework import CheckFailure, expect, expect_close, question
+
+# Exercise 2 asks for tensor operations, not the chapter's functions or torch's own KL: an answer that calls them
+# fails with this message (an expert read passed the check with dlext.kl and with torch.distributions).
+_KL_DONE_FOR_YOU = ((kl, "kl_divergence"), (kl, "cross_entropy"), (kl, "entropy"),
+                    (torch.distributions, "kl_divergence"), (torch.distributions.kl, "kl_divergence"))
 
 
 @question("kl.q1", points=1)
@@ -34,16 +40,22 @@ def _kl_bernoulli(fn):
     # the expected values first, from the check's own tensors; the function gets private copies
     expected = kl.kl_divergence(torch.stack([a, 1 - a], -1), torch.stack([b, 1 - b], -1))
     reverse = kl.kl_divergence(torch.stack([b, 1 - b], -1), torch.stack([a, 1 - a], -1))
-    got = fn(a.clone(), b.clone())
+    why = "kl_bernoulli calls {name}: write the KL of two Bernoulli distributions with tensor operations yourself"
+
+    def call(x, y):
+        with off_limits(*_KL_DONE_FOR_YOU, why=why):
+            return fn(x.clone(), y.clone())
+
+    got = call(a, b)
     expect(isinstance(got, torch.Tensor), f"kl_bernoulli should return a tensor, got {type(got).__name__}")
     expect(got.shape == a.shape, f"kl_bernoulli should keep the shape {tuple(a.shape)}, got {tuple(got.shape)}")
     expect(torch.allclose(got, expected, rtol=1e-6, atol=1e-12),
            "kl_bernoulli(a, b) does not match KL(Bernoulli(a) || Bernoulli(b)) on random a, b in (0, 1)")
-    expect(torch.allclose(fn(b.clone(), a.clone()), reverse, rtol=1e-6, atol=1e-12),
+    expect(torch.allclose(call(b, a), reverse, rtol=1e-6, atol=1e-12),
            "kl_bernoulli(b, a) is not right: KL is not symmetric")
     edge_a = torch.tensor([0.0, 1.0, 1.0, 0.0, 0.5, 0.5, 1.0], dtype=torch.float64)
     edge_b = torch.tensor([0.3, 0.3, 1.0, 0.0, 0.0, 1.0, 0.0], dtype=torch.float64)
-    got = fn(edge_a.clone(), edge_b.clone())
+    got = call(edge_a, edge_b)
     expect(isinstance(got, torch.Tensor) and got.shape == edge_a.shape, "kl_bernoulli should return one value per pair")
     expect(not torch.isnan(got).any(), f"kl_bernoulli returned NaN for a or b equal to 0 or 1: {got.tolist()} "
            "(remember 0 log 0 = 0)")
