@@ -167,3 +167,23 @@ def test_a_quiz_rounds_a_bound_towards_itself(tmp_path, monkeypatch):
     (folder / "toy.json").write_text(json.dumps(quiz).replace(".3f|floor", ".3g|floor"))
     with pytest.raises(ValueError, match="fixed-point"):
         interactive.load_quiz("toy", {"conf": 0.99996, "err": 0.01234})
+
+
+def test_quiz_answers_are_not_always_first_correct_and_their_order_is_fixed():
+    # An expert read found the right answer listed first in every multiple-choice question of a chapter: picking the
+    # first answer scored full marks. The order shown is now fixed by the answers' text, not by the JSON.
+    from importlib import resources
+    firsts, total = 0, 0
+    for path in sorted((resources.files("dlext") / "quizzes").iterdir()):
+        if not path.name.endswith(".json"):
+            continue
+        name = path.name[:-5]
+        values = {p: 1.0 for p in interactive.placeholders(name)}
+        once, again = interactive.load_quiz(name, values), interactive.load_quiz(name, values)
+        assert [[a.get("answer") for a in q["answers"]] for q in once] == \
+               [[a.get("answer") for a in q["answers"]] for q in again]  # the same order every time
+        for q in once:
+            if q["type"] == "multiple_choice":
+                total += 1
+                firsts += bool(q["answers"][0].get("correct"))
+    assert total >= 40 and firsts < total / 2, (firsts, total)

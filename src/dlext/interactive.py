@@ -9,6 +9,7 @@ and numeric questions (kept as JSON in ``dlext/quizzes/``) with jupyterquiz, whi
 from __future__ import annotations
 
 import base64
+import hashlib
 import html
 import io
 import itertools
@@ -341,6 +342,11 @@ def load_quiz(name: str, values: dict | None = None) -> list[dict]:
             missing += [a.get("value", a.get("range")) for a in answers if not a.get("feedback")]
         if missing:
             raise ValueError(f"{where}: every answer needs a 'feedback' explanation; missing for {missing}")
+        if q["type"] == "multiple_choice":
+            # The JSON files list the right answer first. Show the answers in an order fixed by their text instead
+            # (the same on every build, in every kernel), so that "always pick the first" is no strategy.
+            q["answers"] = sorted(answers, key=lambda a: hashlib.sha256(
+                (q["question"] + "\0" + str(a.get("answer"))).encode("utf-8")).hexdigest())
     return questions
 
 
