@@ -143,6 +143,16 @@ def test_chapter_passes_every_value_its_quiz_quotes(path):
                               f"{sorted(passed)} (missing {sorted(needed - passed)}, unused {sorted(passed - needed)})")
 
 
+def _install_toy_quiz(tmp_path, monkeypatch, quiz: list) -> None:
+    """Make `quiz` the package's quiz "toy" for the test: dlext's quiz files are read from tmp_path instead."""
+    folder = tmp_path / "dlext" / "quizzes"
+    folder.mkdir(parents=True)
+    (folder / "toy.json").write_text(json.dumps(quiz))
+    import importlib.resources
+    monkeypatch.setattr(interactive.resources, "files", lambda package: tmp_path / "dlext")
+    monkeypatch.setattr(importlib.resources, "files", lambda package: tmp_path / "dlext")
+
+
 def test_the_quiz_check_flags_typed_measurements(tmp_path, monkeypatch):
     # The VAE quiz before issue 28: "about 80 of the roughly 105 nats", "a gap of about 50".
     quiz = [{"question": "The 20-D VAE's bound after 10 epochs: which term was larger?", "type": "multiple_choice",
@@ -150,12 +160,7 @@ def test_the_quiz_check_flags_typed_measurements(tmp_path, monkeypatch):
                           "feedback": "Right: about 80 of the roughly 105 nats are reconstruction."},
                          {"answer": "KL", "correct": False, "feedback": "The KL was {{kl:.0f}} nats."},
                          {"answer": "equal", "correct": False, "feedback": "A 3x3 filter on 7 pixels gives 5."}]}]
-    folder = tmp_path / "dlext" / "quizzes"
-    folder.mkdir(parents=True)
-    (folder / "toy.json").write_text(json.dumps(quiz))
-    monkeypatch.setattr(interactive.resources, "files", lambda package: tmp_path / "dlext")
-    import importlib.resources
-    monkeypatch.setattr(importlib.resources, "files", lambda package: tmp_path / "dlext")
+    _install_toy_quiz(tmp_path, monkeypatch, quiz)
     chapter = _chapter(tmp_path, [('interactive.quiz("toy", values={"kl": kl})',)])
     flagged = [f.quote for f in bt.quiz_findings(chapter)]
     assert len(flagged) == 2 and all("80" in q or "105" in q for q in flagged), flagged
@@ -167,11 +172,7 @@ def test_the_quiz_check_finds_a_glued_number_typed(tmp_path, monkeypatch):
              "answers": [{"answer": "a", "correct": True, "feedback": "Right: the KL was 75.8 nats of 102.6."},
                          {"answer": "b", "correct": False, "feedback": "The gap was {{gap:.1f}} nats."},
                          {"answer": "c", "correct": False, "feedback": "No."}]}]
-    folder = tmp_path / "dlext" / "quizzes"
-    folder.mkdir(parents=True)
-    (folder / "toy.json").write_text(json.dumps(quiz))
-    import importlib.resources
-    monkeypatch.setattr(importlib.resources, "files", lambda package: tmp_path / "dlext")
+    _install_toy_quiz(tmp_path, monkeypatch, quiz)
     chapter = _chapter(tmp_path, [('interactive.quiz("toy", values={"gap": gap})',)])
     nb = nbformat.v4.new_notebook()
     cell = nbformat.v4.new_code_cell('glue("vae_kl", kl)')
@@ -190,11 +191,7 @@ def test_the_quiz_check_reads_a_book_builds_glue_file(tmp_path, monkeypatch):
     quiz = [{"question": "Which term was larger?", "type": "multiple_choice",
              "answers": [{"answer": "a", "correct": True, "feedback": "Right: the KL was 75.8 nats."},
                          {"answer": "b", "correct": False, "feedback": "No."}]}]
-    folder = tmp_path / "dlext" / "quizzes"
-    folder.mkdir(parents=True)
-    (folder / "toy.json").write_text(json.dumps(quiz))
-    import importlib.resources
-    monkeypatch.setattr(importlib.resources, "files", lambda package: tmp_path / "dlext")
+    _install_toy_quiz(tmp_path, monkeypatch, quiz)
     chapter = _chapter(tmp_path, [('interactive.quiz("toy", values={})',)])
     nb = nbformat.v4.new_notebook()
     nb.cells = [nbformat.v4.new_code_cell('glue("vae_kl", kl)')]

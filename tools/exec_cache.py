@@ -68,7 +68,7 @@ def _files_named(folder: Path, functions: tuple[str, ...], sources: list[str]) -
     the folder when a call's argument is not a literal string, or a source imports one of the functions by name
     (``from dlext.book import evidence as ev`` would hide its calls)."""
     files = [p for p in folder.rglob("*") if p.is_file() and "__pycache__" not in p.parts]
-    call = re.compile(r"(?<![\w.]def )(?<!\bdef )\b(?:%s)\(\s*(?:(?P<q>[\"'])(?P<name>[A-Za-z_]\w*)(?P=q)|(?P<other>[^)\s]))"
+    call = re.compile(r"(?<!def )\b(?:%s)\(\s*(?:(?P<q>[\"'])(?P<name>[A-Za-z_]\w*)(?P=q)|(?P<other>[^)\s]))"
                       % "|".join(map(re.escape, functions)))
     alias = re.compile(r"\bimport\b[^\n]*\b(?:%s)\s+as\b" % "|".join(map(re.escape, functions)))
     names = set()
