@@ -60,14 +60,19 @@ bwrap:
 	  else echo "make test needs bubblewrap (bwrap): sudo apt-get install bubblewrap (Debian/Ubuntu)," \
 	            "dnf install bubblewrap (Fedora); the homework tests run each submission in it" >&2; exit 1; fi; }
 
-## The test suite: unit tests, every chapter notebook under nbval, homework release/grading.
+## The test suite: unit tests, every chapter notebook under nbval, homework release/grading. What nbval executed
+## is kept in _build/nbval, and a `make book` that follows shows it instead of executing those chapters again
+## (when neither a chapter nor its dlext code changed in between: tools/nbval_outputs.py).
+NBVAL_OUT := $(CURDIR)/_build/nbval
 test: $(STAMP) bwrap
-	$(VENV)/bin/python -m pytest -n 2 --dist loadfile $(PYTEST_NB) -m "not browser" --timeout=1200 tests book
+	rm -rf $(NBVAL_OUT)
+	DLEXT_NBVAL_OUT=$(NBVAL_OUT) $(VENV)/bin/python -m pytest -n 2 --dist loadfile $(PYTEST_NB) -m "not browser" --timeout=1200 tests book
 
 ## The same with every chapter everywhere: nbval, the simulated Colab and the student versions of all chapters
 ## (make test rotates two chapters out of nbval into the other two; see tests/conftest.py).
 test-all: $(STAMP) bwrap
-	DLEXT_ALL_CHAPTERS=1 $(VENV)/bin/python -m pytest -n 2 --dist loadfile $(PYTEST_NB) -m "not browser" --timeout=7200 tests book
+	rm -rf $(NBVAL_OUT)
+	DLEXT_NBVAL_OUT=$(NBVAL_OUT) DLEXT_ALL_CHAPTERS=1 $(VENV)/bin/python -m pytest -n 2 --dist loadfile $(PYTEST_NB) -m "not browser" --timeout=7200 tests book
 
 ## Checks of the built book in headless Chromium (run after `make book`): rendering, accessibility (axe-core,
 ## pinned and fetched like the book's assets), alt text, phone width.

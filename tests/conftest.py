@@ -84,6 +84,8 @@ _chapter_seconds: dict[str, float] = {}
 def pytest_runtest_logreport(report):
     """Add up each chapter's cell times (on the xdist controller too: reports carry their duration)."""
     path, sep, rest = report.nodeid.partition(".ipynb::")
+    if sep and (report.failed or report.skipped):
+        _not_whole.add(path + ".ipynb")  # its outputs are not a whole, passing run: not kept for the book
     if sep and path.startswith("book/") and rest.startswith("Cell"):
         name = Path(path).name
         _chapter_seconds[name] = _chapter_seconds.get(name, 0.0) + report.duration
@@ -168,3 +170,68 @@ def pytest_report_header(config):
     if where:
         return (f"chapters executed outside nbval in this run: {where['colab'].name} in the simulated Colab, "
                 f"{where['student'].name} as the student version (DLEXT_ALL_CHAPTERS=1 runs all everywhere)")
+
+
+# --- Keep what nbval executed for the book build that follows (tools/nbval_outputs.py) ----------------------
+# With $DLEXT_NBVAL_OUT set (`make test` sets it), each chapter's kernel starts with the book build's environment
+# and every message nbval reads from it is kept; a chapter whose cells all ran and passed is staged there as the
+# executed notebook, which `make book` takes instead of executing the chapter again.
+_not_whole: set[str] = set()
+
+
+def _install_nbval_capture(out: Path) -> None:
+    import sys
+    import time
+
+    from nbval.plugin import IPyNbFile
+
+    sys.path.insert(0, str(ROOT / "tools"))
+    import exec_cache
+    import nbval_outputs
+
+    book = (ROOT / "book").resolve()
+    original_setup, original_teardown = IPyNbFile.setup, IPyNbFile.teardown
+
+    def setup(self):
+        chapter = Path(str(self.fspath)).resolve()
+        self._dlext_log = None
+        if chapter.parent != book:
+            return original_setup(self)
+        start = {"source_sha256": nbval_outputs.file_sha256(chapter),
+                 "dependency_digest": exec_cache.dependency_digest(exec_cache.code_of(chapter))}
+        env = nbval_outputs.kernel_env(chapter, out)
+        out.mkdir(parents=True, exist_ok=True)
+        Path(env["DLEXT_METRICS"]).unlink(missing_ok=True)
+        saved = {k: os.environ.get(k) for k in env}
+        os.environ.update(env)  # the kernel inherits the environment it starts with
+        try:
+            original_setup(self)
+        finally:
+            for k, v in saved.items():
+                if v is None:
+                    os.environ.pop(k, None)
+                else:
+                    os.environ[k] = v
+        self._dlext_log = {"recorder": nbval_outputs.Recorder(self.kernel), "start": start, "wall0": time.perf_counter()}
+
+    def teardown(self):
+        log = getattr(self, "_dlext_log", None)
+        chapter = Path(str(self.fspath)).resolve()
+        if log is not None and self.nodeid not in _not_whole and self.kernel is not None and self.kernel.is_alive():
+            try:
+                cpu = nbval_outputs.process_cpu_seconds(self.kernel.km.provisioner.process.pid)
+                nb = nbval_outputs.assemble(chapter, log["recorder"].executed())
+                nbval_outputs.stage(out, chapter, nb, {
+                    **log["start"], "cpu_seconds": None if cpu is None else round(cpu, 2),
+                    "wall_seconds": round(time.perf_counter() - log["wall0"], 2), "executed": nbval_outputs.now()})
+            except Exception as err:  # the book build then executes the chapter itself: slower, never wrong
+                print(f"\n{chapter.name}: nbval's outputs not kept for the book ({type(err).__name__}: {err})",
+                      file=sys.__stderr__)
+        self._dlext_log = None
+        return original_teardown(self)
+
+    IPyNbFile.setup, IPyNbFile.teardown = setup, teardown
+
+
+if os.environ.get("DLEXT_NBVAL_OUT"):
+    _install_nbval_capture(Path(os.environ["DLEXT_NBVAL_OUT"]).resolve())

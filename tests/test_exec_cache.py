@@ -148,6 +148,10 @@ def test_a_changed_dlext_module_re_executes_the_chapter_that_imports_it(tmp_path
     page, _ = _build(src, tmp_path / "out2", stub)
     assert "Other words." in page and "value 1" in page
     assert len(list(runs.glob("*.json"))) == 1, "a prose edit re-executed the notebook"
+    # the executed notebook the build writes out (jupyter_execute/) has the cached outputs too, not none
+    (written,) = [p for p in tmp_path.rglob("page.ipynb") if "jupyter_execute" in p.parts]
+    outputs = [o for c in nbformat.read(written, as_version=4).cells if c.cell_type == "code" for o in c.outputs]
+    assert any("value 1" in o.get("text", "") for o in outputs), outputs
 
     # a one-line change in the imported module's own import (b.py, through a.py): executed again
     (package / "b.py").write_text("HELPER = 2\n")

@@ -25,6 +25,9 @@ import jupyter_book.sphinx
 import sphinx.builders
 from jupyter_book.cli.main import main as jupyter_book_main
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import nbval_outputs  # noqa: E402
+
 
 ROOT = Path(__file__).resolve().parents[1]
 SUBSET_TOC = ROOT / "_build" / "subset_toc.yml"
@@ -69,6 +72,10 @@ def main(argv: list[str] | None = None) -> None:
         os.environ[SUBSET_ENV] = "1"
     else:
         SUBSET_TOC.unlink(missing_ok=True)
+    # Chapters `make test` just executed under nbval: their outputs, when the chapter and its dlext files are
+    # unchanged, go into the execution cache, so the build does not run them again (tools/nbval_outputs.py).
+    for name, what in nbval_outputs.import_staged(nbval_outputs.ROOT / "_build" / "nbval").items():
+        print(f"{name}: the outputs of make test's nbval run: {what}")
     sphinx.builders.make_chunks = lambda arguments, nproc, maxbatch=None: [[a] for a in arguments]
     # The CLI imports build_sphinx from this module when it runs, so it gets the version with `jobs` set.
     jupyter_book.sphinx.build_sphinx = functools.partial(jupyter_book.sphinx.build_sphinx, jobs=args.jobs)

@@ -187,9 +187,16 @@ def _code_of(nb) -> str:
     return "\n".join(c.source for c in nb.cells if c.cell_type == "code")
 
 
+def code_of(path: Path) -> str:
+    """The code cells of the notebook at `path`, as the cache key sees them."""
+    import nbformat
+
+    return _code_of(nbformat.read(str(path), as_version=4))
+
+
 # --- jupyter-cache: the key also covers the dlext files ---------------------------------------------------
 
-def _patch_cache_key() -> None:
+def patch_cache_key() -> None:
     from jupyter_cache.cache.main import JupyterCacheBase
 
     original = JupyterCacheBase.create_hashed_notebook
@@ -235,8 +242,14 @@ def _patch_client() -> None:
         except KeyError:
             hit = None
         cpu0, wall0 = _children_cpu(), time.perf_counter()
+        given = self._notebook
         original(self)
         run = None
+        if hit is not None and self._notebook is not given:
+            # myst-nb merges a cached notebook into a copy, but writes the object it was given to
+            # _build/jupyter_execute: that file would show a cached chapter without its outputs. Merge in place.
+            given.cells, given.metadata = self._notebook.cells, self._notebook.metadata
+            self._notebook = given
         if hit is not None:
             path = _runs_dir(cache.path) / f"{hit.hashkey}.json"
             run = json.loads(path.read_text()) if path.is_file() else {"cpu_seconds": None}
@@ -251,9 +264,7 @@ def _patch_client() -> None:
                    "executed": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
                    "metrics": _metrics_of(Path(self.path).stem)}
             if record is not None:
-                folder = _runs_dir(cache.path)
-                folder.mkdir(parents=True, exist_ok=True)
-                (folder / f"{record.hashkey}.json").write_text(json.dumps(run, indent=1) + "\n")
+                save_run(cache.path, record.hashkey, run)
             run = {**run, "cached": False}
         if run is not None:
             _LAST_RUN[str(Path(self.path).resolve())] = run
@@ -263,6 +274,13 @@ def _patch_client() -> None:
 
 
 _LAST_RUN: dict[str, dict] = {}
+
+
+def save_run(cache_path: str, hashkey: str, run: dict) -> None:
+    """Keep the record of the run that made a cached notebook beside it (a cache hit shows this record)."""
+    folder = _runs_dir(cache_path)
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / f"{hashkey}.json").write_text(json.dumps(run, indent=1) + "\n")
 
 
 def _metrics_of(chapter: str) -> dict[str, float]:
@@ -325,7 +343,7 @@ def _partial_book(app, config) -> None:
 
 def setup(app):
     app.connect("config-inited", _partial_book)
-    _patch_cache_key()
+    patch_cache_key()
     _patch_client()
     app.connect("source-read", _source_read)
     app.connect("doctree-read", _doctree_read)

@@ -150,7 +150,10 @@ def run_time_cell(run: dict | None, budget: float | None) -> tuple[str, bool]:
         cell = "not measured (cached by a build without CPU timing)"
     else:
         cell = f"{cpu:.1f}"
-    if run is not None and run.get("cached"):
+    if run is not None and run.get("by"):
+        cell += (f' <span class="results-cached">(run by {html.escape(run["by"])}, '
+                 f'{html.escape(run.get("executed", "?"))})</span>')
+    elif run is not None and run.get("cached"):
         cell += f' <span class="results-cached">(cached run of {html.escape(run.get("executed", "?"))})</span>'
     return cell, cpu is not None and budget is not None and cpu > budget
 

@@ -1,0 +1,185 @@
+"""Keep what nbval executed in `make test`, so the book build that follows shows those outputs instead of
+executing every chapter a second time.
+
+`make test` executes every chapter under nbval (but the two it runs elsewhere: tests/conftest.py); `make book`
+then executed them all again, and on CI's 2-core machine that second execution was more than half of the run.
+With ``$DLEXT_NBVAL_OUT`` set (the Makefile's `test` target sets it to `_build/nbval`), tests/conftest.py records
+every message nbval reads from a chapter's kernel. When every cell of the chapter ran and passed, the messages
+become the executed notebook (through nbclient's own message handling, the code that executes a chapter in
+the book build: outputs, cleared outputs, display updates, widget state), staged here as `NAME.ipynb` beside
+`NAME.run.json`: the kernel's CPU and wall-clock seconds, the metrics it recorded, and the two things that
+decide whether the outputs still belong to the chapter: the sha256 of the notebook file and
+`exec_cache.dependency_digest` of its code (the `dlext` files it uses), both taken when the kernel started.
+
+`tools/build_book.py` calls `import_staged` before the build: a staged chapter whose notebook and `dlext` files
+are unchanged goes into the book's jupyter-cache under the key the build computes (so the build takes it
+like any cached chapter, and the Results page shows the nbval run's time and metrics); anything else is left
+alone and the build executes it. The staged files are removed either way: they describe one test run.
+The kernel runs with the book build's environment (`DLEXT_STATIC_DEMOS=1`: demos as frames), so the outputs
+are the ones a book build would make.
+"""
+from __future__ import annotations
+
+import datetime
+import hashlib
+import json
+import os
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+STAGE_ENV = "DLEXT_NBVAL_OUT"
+CACHE = ROOT / "_build" / ".jupyter_cache"  # Jupyter Book's execution cache (execute.cache unset in _config.yml)
+
+
+def file_sha256(path: Path) -> str:
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+
+def _write_atomic(path: Path, text: str) -> None:
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_text(text, encoding="utf-8")
+    os.replace(tmp, path)
+
+
+def process_cpu_seconds(pid: int) -> float | None:
+    """User + system CPU seconds of a running process and the children it waited for (Linux /proc; else None)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        ticks = sum(int(fields[i]) for i in (11, 12, 13, 14))  # utime, stime, cutime, cstime (man 5 proc)
+        return ticks / os.sysconf("SC_CLK_TCK")
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+def kernel_env(chapter: Path, out: Path) -> dict[str, str]:
+    """The environment a chapter's nbval kernel starts with: the book build's (results_page.py sets the same)."""
+    return {"DLEXT_STATIC_DEMOS": "1", "DLEXT_NOTEBOOK": chapter.stem,
+            "DLEXT_METRICS": str(out / f"{chapter.stem}.metrics.jsonl")}
+
+
+class Recorder:
+    """Keeps what is sent to an nbval kernel (`nbval.kernel.RunningKernel`) and every iopub message read from it."""
+
+    def __init__(self, kernel):
+        self.requests: list[tuple[str, str]] = []  # (msg_id, source) of each execute request, in order
+        self.messages: list[dict] = []
+        execute, get_message = kernel.execute_cell_input, kernel.get_message
+
+        def logged_execute(cell_input, allow_stdin=None):
+            msg_id = execute(cell_input, allow_stdin=allow_stdin)
+            self.requests.append((msg_id, cell_input))
+            return msg_id
+
+        def logged_get(stream, timeout=None):
+            msg = get_message(stream, timeout=timeout)
+            if stream == "iopub":
+                self.messages.append(msg)
+            return msg
+
+        kernel.execute_cell_input, kernel.get_message = logged_execute, logged_get
+
+    def executed(self) -> list[tuple[str, list[dict]]]:
+        """(source, the iopub messages of its request) for every execute request, in order."""
+        by_request: dict[str, list[dict]] = {}
+        for msg in self.messages:
+            by_request.setdefault(msg["parent_header"].get("msg_id"), []).append(msg)
+        return [(source, by_request.get(msg_id, [])) for msg_id, source in self.requests]
+
+
+def assemble(chapter: Path, executed: list[tuple[str, list[dict]]]):
+    """The executed notebook: the chapter as stored, with each code cell's outputs rebuilt from its messages.
+
+    `executed` holds, for every code cell in order, the source nbval sent and the iopub messages of that
+    request (in the order they arrived). Raises ValueError when they do not match the chapter's code cells.
+    """
+    import nbformat
+    from nbclient import NotebookClient
+    from nbclient.exceptions import CellExecutionComplete
+
+    nb = nbformat.read(str(chapter), as_version=4)
+    cells = [(i, c) for i, c in enumerate(nb.cells) if c.cell_type == "code"]
+    if len(cells) != len(executed):
+        raise ValueError(f"{chapter.name}: {len(executed)} cells executed, the chapter has {len(cells)} code cells")
+    client = NotebookClient(nb, record_timing=False)  # no kernel: only its message handling is used
+    client.reset_execution_trackers()
+    for count, ((index, cell), (source, messages)) in enumerate(zip(cells, executed), start=1):
+        if source != cell.source:
+            raise ValueError(f"{chapter.name}: cell {index} changed while it ran")
+        cell.outputs = []
+        client.clear_before_next_output = False  # what nbclient resets before each cell it executes
+        for msg in messages:
+            try:
+                client.process_message(msg, cell, index)
+            except CellExecutionComplete:
+                break
+        cell.execution_count = count
+        for out in cell.outputs:
+            if out.get("output_type") == "execute_result":
+                out["execution_count"] = count
+    client.set_widgets_metadata()
+    return nb
+
+
+def stage(out: Path, chapter: Path, nb, run: dict) -> None:
+    """Write the executed notebook and its run record into `out` (each file appears whole or not at all)."""
+    import nbformat
+
+    out.mkdir(parents=True, exist_ok=True)
+    metrics_file = out / f"{chapter.stem}.metrics.jsonl"
+    metrics = {}
+    if metrics_file.is_file():
+        for line in metrics_file.read_text().splitlines():
+            entry = json.loads(line)
+            if entry.get("notebook") == chapter.stem:
+                metrics[entry["key"]] = entry["value"]
+        metrics_file.unlink()
+    _write_atomic(out / chapter.name, nbformat.writes(nb))
+    _write_atomic(out / f"{chapter.stem}.run.json", json.dumps({**run, "metrics": metrics}, indent=1) + "\n")
+
+
+def now() -> str:
+    return datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+
+
+def import_staged(out: Path, book: Path = ROOT / "book", cache_path: Path = CACHE) -> dict[str, str]:
+    """Put every staged chapter that still matches its notebook and `dlext` files into the execution cache.
+
+    Returns {chapter: what happened} ("imported", or why not); the staged files are removed.
+    """
+    import nbformat
+
+    import exec_cache
+
+    results: dict[str, str] = {}
+    if not out.is_dir():
+        return results
+    for staged in sorted(out.glob("*.ipynb")):
+        record_file = staged.with_name(f"{staged.stem}.run.json")
+        chapter = book / staged.name
+        try:
+            run = json.loads(record_file.read_text())
+            if not chapter.is_file():
+                results[staged.stem] = "no such chapter"
+            elif file_sha256(chapter) != run.get("source_sha256"):
+                results[staged.stem] = "the notebook changed since nbval ran it"
+            elif exec_cache.dependency_digest(exec_cache.code_of(chapter)) != run.get("dependency_digest"):
+                results[staged.stem] = "the dlext files it uses changed since nbval ran it"
+            else:
+                from jupyter_cache import get_cache
+                from jupyter_cache.base import CacheBundleIn
+
+                exec_cache.patch_cache_key()
+                cache = get_cache(str(cache_path))
+                nb = nbformat.read(str(staged), as_version=4)
+                record = cache.cache_notebook_bundle(
+                    CacheBundleIn(nb, str(chapter.resolve()), data={"execution_seconds": run["wall_seconds"]}),
+                    check_validity=False, overwrite=True)
+                keep = {k: run[k] for k in ("cpu_seconds", "wall_seconds", "executed", "metrics")}
+                exec_cache.save_run(str(cache_path), record.hashkey, {**keep, "by": "nbval (make test)"})
+                results[staged.stem] = "imported"
+        except (OSError, ValueError, KeyError) as err:
+            results[staged.stem] = f"not imported: {type(err).__name__}: {err}"
+        finally:
+            staged.unlink(missing_ok=True)
+            record_file.unlink(missing_ok=True)
+    return results
