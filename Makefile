@@ -38,7 +38,7 @@ $(STAMP): requirements.txt pyproject.toml
 ## executes everything; `make clean` forgets the cache.
 book: $(STAMP)
 	$(VENV)/bin/python tools/build_assets.py _build/assets
-	$(VENV)/bin/python tools/build_book.py . -W -n --keep-going
+	DLEXT_MODEL_CACHE=$(MODELS) $(VENV)/bin/python tools/build_book.py . -W -n --keep-going
 	@echo "Book built: $(CURDIR)/_build/html/index.html"
 
 ## One chapter: a book of the intro, that chapter and the Results page (the chapter executes, through the same
@@ -47,7 +47,7 @@ book: $(STAMP)
 chapter: $(STAMP)
 	@test -n "$(N)" || (echo "usage: make chapter N=05" && exit 2)
 	$(VENV)/bin/python tools/build_assets.py _build/assets
-	$(VENV)/bin/python tools/build_book.py --chapters $(N) . -W -n --keep-going
+	DLEXT_MODEL_CACHE=$(MODELS) $(VENV)/bin/python tools/build_book.py --chapters $(N) . -W -n --keep-going
 	$(VENV)/bin/python tools/build_assets.py --checks _build/check-assets
 	$(VENV)/bin/python -m pytest -m browser --timeout=600 tests/test_book_browser.py tests/test_book_a11y.py
 
@@ -63,16 +63,19 @@ bwrap:
 ## The test suite: unit tests, every chapter notebook under nbval, homework release/grading. What nbval executed
 ## is kept in _build/nbval, and a `make book` that follows shows it instead of executing those chapters again
 ## (when neither a chapter nor its dlext code changed in between: tools/nbval_outputs.py).
+## Models that several chapters train the same way (dlext.zoo) are cached in _build/models: `make test` starts
+## it empty, so every run trains them once; `make book` loads them.
 NBVAL_OUT := $(CURDIR)/_build/nbval
+MODELS := $(CURDIR)/_build/models
 test: $(STAMP) bwrap
-	rm -rf $(NBVAL_OUT)
-	DLEXT_NBVAL_OUT=$(NBVAL_OUT) $(VENV)/bin/python -m pytest -n 2 --dist loadfile $(PYTEST_NB) -m "not browser" --timeout=1200 tests book
+	rm -rf $(NBVAL_OUT) $(MODELS)
+	DLEXT_MODEL_CACHE=$(MODELS) DLEXT_NBVAL_OUT=$(NBVAL_OUT) $(VENV)/bin/python -m pytest -n 2 --dist loadfile $(PYTEST_NB) -m "not browser" --timeout=1200 tests book
 
 ## The same with every chapter everywhere: nbval, the simulated Colab and the student versions of all chapters
 ## (make test rotates two chapters out of nbval into the other two; see tests/conftest.py).
 test-all: $(STAMP) bwrap
-	rm -rf $(NBVAL_OUT)
-	DLEXT_NBVAL_OUT=$(NBVAL_OUT) DLEXT_ALL_CHAPTERS=1 $(VENV)/bin/python -m pytest -n 2 --dist loadfile $(PYTEST_NB) -m "not browser" --timeout=7200 tests book
+	rm -rf $(NBVAL_OUT) $(MODELS)
+	DLEXT_MODEL_CACHE=$(MODELS) DLEXT_NBVAL_OUT=$(NBVAL_OUT) DLEXT_ALL_CHAPTERS=1 $(VENV)/bin/python -m pytest -n 2 --dist loadfile $(PYTEST_NB) -m "not browser" --timeout=7200 tests book
 
 ## Checks of the built book in headless Chromium (run after `make book`): rendering, accessibility (axe-core,
 ## pinned and fetched like the book's assets), alt text, phone width.

@@ -32,7 +32,7 @@ import dlext
 from dlext import autoencoders as ae
 from dlext import adversarial, book, conv, data, explain, gan, interactive, kl, metrics, optim, rnn, train, transfer
 from dlext import sample_quality as sq
-from dlext import validate
+from dlext import validate, zoo
 from dlext import word2vec as w2v
 
 DLEXT_DIR = str(Path(dlext.__file__).resolve().parent)
@@ -658,6 +658,14 @@ CASES: dict[str, list[Case]] = {
                              bad(gan.ring_diagnostics, torch.zeros(5, 2), RING_CENTRES[:1], names="centres"),
                              bad(gan.ring_diagnostics, torch.zeros(5, 2), RING_CENTRES, min_share=0.0,
                                  names="min_share")],
+    # --- the model cache
+    "zoo.get": [bad(zoo.get, "mnist_cnn", seed=0, device=CPU, names="name"),
+                bad(zoo.get, "mnist_judge", seed=-1, device=CPU, names="seed"),
+                bad(zoo.get, "mnist_judge", seed=1.5, device=CPU, raises=TypeError, names="seed"),
+                bad(zoo.get, "mnist_judge", seed=0, device="gpu", names="device"),
+                bad(zoo.get, "mnist_judge", seed=0, device=CPU, retrain="yes", raises=TypeError, names="retrain")],
+    "zoo.recipe_key": [bad(zoo.recipe_key, 3, 0, CPU, raises=TypeError, names="name"),
+                       bad(zoo.recipe_key, "mnist_judge", 2**32, CPU, names="seed")],
 }
 
 # Public callables that take arguments but need no bad-input cases, with the reason.

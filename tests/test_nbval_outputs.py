@@ -23,6 +23,8 @@ CELLS = [
     'handle = display("first", display_id=True)\nhandle.update("second")',
     'from tqdm.auto import tqdm\nfor _ in tqdm(range(3), desc="bar"):\n    pass',
     '6 * 7',
+    'values = [0.5] * 200\nvalues;  # the trailing ; hides the value, as in the book build',
+    'values[:2]',
 ]
 
 
@@ -155,7 +157,8 @@ def test_make_test_keeps_nbval_outputs_and_the_build_takes_them():
     """The wiring: `make test` stages into _build/nbval, and tools/build_book.py imports from there first."""
     makefile = (ROOT / "Makefile").read_text()
     test_recipe = makefile.split("\ntest:", 1)[1].split("\n\n", 1)[0]
-    assert "DLEXT_NBVAL_OUT=$(NBVAL_OUT)" in test_recipe and "rm -rf $(NBVAL_OUT)" in test_recipe
+    assert "DLEXT_NBVAL_OUT=$(NBVAL_OUT)" in test_recipe and "rm -rf $(NBVAL_OUT) $(MODELS)" in test_recipe
+    assert "DLEXT_MODEL_CACHE=$(MODELS)" in test_recipe  # every test run trains the shared models once (dlext.zoo)
     assert "NBVAL_OUT := $(CURDIR)/_build/nbval" in makefile
     build = (ROOT / "tools" / "build_book.py").read_text()
     assert 'import_staged(nbval_outputs.ROOT / "_build" / "nbval")' in build

@@ -58,15 +58,20 @@ def kernel_env(chapter: Path, out: Path) -> dict[str, str]:
 
 
 class Recorder:
-    """Keeps what is sent to an nbval kernel (`nbval.kernel.RunningKernel`) and every iopub message read from it."""
+    """Keeps what is sent to an nbval kernel (`nbval.kernel.RunningKernel`) and every iopub message read from it.
+
+    It also sends each cell as nbclient does, with ``store_history=True``: nbval sends ``False``, and then
+    IPython's check for a trailing ``;`` reads the previous cell from the history, so a cell ending in ``;``
+    would still show its value (a list of 1,000 losses on the page, where the book build shows nothing).
+    """
 
     def __init__(self, kernel):
         self.requests: list[tuple[str, str]] = []  # (msg_id, source) of each execute request, in order
         self.messages: list[dict] = []
-        execute, get_message = kernel.execute_cell_input, kernel.get_message
+        get_message = kernel.get_message
 
         def logged_execute(cell_input, allow_stdin=None):
-            msg_id = execute(cell_input, allow_stdin=allow_stdin)
+            msg_id = kernel.kc.execute(cell_input, store_history=True, allow_stdin=allow_stdin, stop_on_error=False)
             self.requests.append((msg_id, cell_input))
             return msg_id
 
