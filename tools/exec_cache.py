@@ -18,7 +18,8 @@ metadata) and kernelspec; a prose edit leaves the key alone, so the chapter's ou
   kernel. The record (CPU and wall seconds, the metrics the kernel recorded, when) is stored beside the
   cached notebook, so a chapter taken from the cache shows the numbers of the run that made its outputs.
 
-A fresh clone has no cache: `make book` and CI execute every chapter.
+A fresh clone has no cache: `make book` executes every chapter. After `make test` (as on CI), the chapters nbval
+just executed come into the cache first (tools/nbval_outputs.py), so CI executes each chapter once.
 """
 from __future__ import annotations
 
