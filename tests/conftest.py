@@ -84,8 +84,6 @@ _chapter_seconds: dict[str, float] = {}
 def pytest_runtest_logreport(report):
     """Add up each chapter's cell times (on the xdist controller too: reports carry their duration)."""
     path, sep, rest = report.nodeid.partition(".ipynb::")
-    if sep and (report.failed or report.skipped):
-        _not_whole.add(path + ".ipynb")  # its outputs are not a whole, passing run: not kept for the book
     if sep and path.startswith("book/") and rest.startswith("Cell"):
         name = Path(path).name
         _chapter_seconds[name] = _chapter_seconds.get(name, 0.0) + report.duration
@@ -176,21 +174,30 @@ def pytest_report_header(config):
 # With $DLEXT_NBVAL_OUT set (`make test` sets it), each chapter's kernel starts with the book build's environment
 # and every message nbval reads from it is kept; a chapter whose cells all ran and passed is staged there as the
 # executed notebook, which `make book` takes instead of executing the chapter again.
-_not_whole: set[str] = set()
-
-
 def _install_nbval_capture(out: Path) -> None:
     import sys
     import time
 
-    from nbval.plugin import IPyNbFile
+    from nbval.plugin import IPyNbCell, IPyNbFile
 
     sys.path.insert(0, str(ROOT / "tools"))
     import exec_cache
     import nbval_outputs
 
     book = (ROOT / "book").resolve()
-    original_setup, original_teardown = IPyNbFile.setup, IPyNbFile.teardown
+    original_setup, original_teardown, original_runtest = IPyNbFile.setup, IPyNbFile.teardown, IPyNbCell.runtest
+
+    def runtest(self):
+        # A cell that fails or is skipped (any exception, pytest's outcomes included) spoils its chapter's run:
+        # tracked here, in the process that runs the cell (a report hook in this file would see only tests/ items
+        # in an xdist worker).
+        try:
+            return original_runtest(self)
+        except BaseException:
+            log = getattr(self.parent, "_dlext_log", None)
+            if log is not None:
+                log["spoiled"] = True
+            raise
 
     def setup(self):
         chapter = Path(str(self.fspath)).resolve()
@@ -212,15 +219,17 @@ def _install_nbval_capture(out: Path) -> None:
                     os.environ.pop(k, None)
                 else:
                     os.environ[k] = v
-        self._dlext_log = {"recorder": nbval_outputs.Recorder(self.kernel), "start": start, "wall0": time.perf_counter()}
+        self._dlext_log = {"recorder": nbval_outputs.Recorder(self.kernel), "start": start, "spoiled": False,
+                           "wall0": time.perf_counter()}
 
     def teardown(self):
         log = getattr(self, "_dlext_log", None)
         chapter = Path(str(self.fspath)).resolve()
-        if log is not None and self.nodeid not in _not_whole and self.kernel is not None and self.kernel.is_alive():
+        if log is not None and not log["spoiled"] and self.kernel is not None and self.kernel.is_alive():
             try:
                 cpu = nbval_outputs.process_cpu_seconds(self.kernel.km.provisioner.process.pid)
-                nb = nbval_outputs.assemble(chapter, log["recorder"].executed())
+                nb = nbval_outputs.assemble(chapter, log["recorder"].executed(),
+                                            nbval_outputs.language_info(self.kernel.kc))
                 nbval_outputs.stage(out, chapter, nb, {
                     **log["start"], "cpu_seconds": None if cpu is None else round(cpu, 2),
                     "wall_seconds": round(time.perf_counter() - log["wall0"], 2), "executed": nbval_outputs.now()})
@@ -230,7 +239,7 @@ def _install_nbval_capture(out: Path) -> None:
         self._dlext_log = None
         return original_teardown(self)
 
-    IPyNbFile.setup, IPyNbFile.teardown = setup, teardown
+    IPyNbFile.setup, IPyNbFile.teardown, IPyNbCell.runtest = setup, teardown, runtest
 
 
 if os.environ.get("DLEXT_NBVAL_OUT"):

@@ -5,6 +5,7 @@ writes for the same cells; and the build takes a staged chapter only while its n
 the ones nbval ran, and never leaves the staged files behind.
 """
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -78,11 +79,13 @@ def test_the_messages_nbval_reads_rebuild_the_notebook_nbclient_writes(tmp_path)
                 if msg["parent_header"].get("msg_id") == msg_id and msg["msg_type"] == "status" \
                         and msg["content"]["execution_state"] == "idle":
                     break
+        language = nbval_outputs.language_info(kernel.kc)
     finally:
         kernel.stop()
-    rebuilt = nbval_outputs.assemble(chapter, recorder.executed())
+    rebuilt = nbval_outputs.assemble(chapter, recorder.executed(), language)
 
     assert _shape(rebuilt) == _shape(reference)
+    assert rebuilt.metadata["language_info"] == reference.metadata["language_info"]  # the page's code lexer
     assert _widget_models(rebuilt) == _widget_models(reference) and _widget_models(rebuilt)  # the progress bar
     texts = [o.get("text", "") for c in rebuilt.cells if c.cell_type == "code" for o in c.outputs]
     assert "after the clear\n" in texts and not any("gone" in json.dumps(o) for c in rebuilt.cells
@@ -95,6 +98,42 @@ def test_assemble_refuses_messages_that_do_not_match_the_chapter(tmp_path):
         nbval_outputs.assemble(chapter, [(CELLS[0], [])])  # a partial run (pytest -k) is not the chapter
     with pytest.raises(ValueError, match="changed while it ran"):
         nbval_outputs.assemble(chapter, [("print('other')", [])] + [(c, []) for c in CELLS[1:]])
+    error = {"msg_type": "error", "header": {"msg_type": "error"}, "parent_header": {"msg_id": "m"}, "metadata": {},
+             "content": {"ename": "AssertionError", "evalue": "", "traceback": []}}
+    with pytest.raises(ValueError, match="raised AssertionError"):  # a failed cell: its run is not the book's
+        nbval_outputs.assemble(chapter, [(CELLS[0], [error])] + [(c, []) for c in CELLS[1:]])
+
+
+def test_a_failed_or_skipped_cell_keeps_its_chapter_out_of_the_book(tmp_path):
+    """The wiring in tests/conftest.py, run as `make test` runs it: pytest with two xdist workers on chapters in a
+    book/ folder; the chapter whose cell fails is not staged, the passing one is."""
+    import shutil
+    import subprocess
+
+    project = tmp_path / "project"
+    (project / "tests").mkdir(parents=True)
+    (project / "book").mkdir()
+    (project / "benchmarks").mkdir()
+    (project / "benchmarks" / "targets.yml").write_text("budgets: {}\n")
+    shutil.copy(ROOT / "tests" / "conftest.py", project / "tests" / "conftest.py")
+    (project / "tests" / "test_nothing.py").write_text("def test_nothing():\n    pass\n")
+    shutil.copytree(ROOT / "tools", project / "tools", ignore=shutil.ignore_patterns("__pycache__"))
+    _notebook(project / "book" / "01_good.ipynb", ["print('fine')", "1 + 1"])
+    _notebook(project / "book" / "02_bad.ipynb", ["print('fine')", "assert False, 'a failing check'", "2 + 2"])
+    # a failure without an error in the kernel: an output nbval compares (nbval-check-output) has changed
+    checked = _notebook(project / "book" / "03_changed.ipynb", ["print('new')", "3 + 3"])
+    nb = nbformat.read(str(checked), as_version=4)
+    nb.cells[1].metadata["tags"] = ["nbval-check-output"]
+    nb.cells[1].execution_count = 1
+    nb.cells[1].outputs = [nbformat.v4.new_output("stream", name="stdout", text="old\n")]
+    nbformat.write(nb, str(checked))
+    out = project / "_build" / "nbval"
+    env = {**os.environ, "DLEXT_NBVAL_OUT": str(out), "DLEXT_ALL_CHAPTERS": "1"}
+    result = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-n", "2", "--dist",
+                             "loadfile", "--nbval-lax", "--nbval-current-env", "tests", "book"],
+                            cwd=project, env=env, capture_output=True, text=True, timeout=300)
+    assert "2 failed" in result.stdout, result.stdout[-2000:]
+    assert sorted(p.name for p in out.glob("*.ipynb")) == ["01_good.ipynb"], result.stdout[-2000:]
 
 
 def _stage(out: Path, chapter: Path, **overrides) -> None:

@@ -298,7 +298,8 @@ def run_chapter(notebook: Path, venv_dir: Path, clone: Path, mirror: str, log=pr
         (startup / "00-google-colab.py").write_text(_STARTUP)
         (tmp / "content").mkdir()
         env = {k: v for k, v in os.environ.items()
-               if k not in ("PYTHONPATH", "DLEXT_DATA_DIR", "VIRTUAL_ENV", "MPLBACKEND", "PYTHONHOME")}
+               if k not in ("PYTHONPATH", "DLEXT_DATA_DIR", "VIRTUAL_ENV", "MPLBACKEND", "PYTHONHOME",
+                            "DLEXT_MODEL_CACHE", "DLEXT_NBVAL_OUT", "DLEXT_METRICS", "DLEXT_STATIC_DEMOS")}
         env.update(DLEXT_DATA_MIRROR=mirror, XDG_CACHE_HOME=str(tmp / "cache"), IPYTHONDIR=str(tmp / "ipython"),
                    PATH=f"{venv_dir / 'bin'}{os.pathsep}{env.get('PATH', '')}")
         report = tmp / "imports.json"

@@ -19,7 +19,8 @@ metadata) and kernelspec; a prose edit leaves the key alone, so the chapter's ou
   cached notebook, so a chapter taken from the cache shows the numbers of the run that made its outputs.
 
 A fresh clone has no cache: `make book` executes every chapter. After `make test` (as on CI), the chapters nbval
-just executed come into the cache first (tools/nbval_outputs.py), so CI executes each chapter once.
+just executed come into the cache first (tools/nbval_outputs.py): on CI only the two chapters nbval did not run
+execute in the build.
 """
 from __future__ import annotations
 

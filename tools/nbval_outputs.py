@@ -24,6 +24,7 @@ import datetime
 import hashlib
 import json
 import os
+import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -52,9 +53,25 @@ def process_cpu_seconds(pid: int) -> float | None:
 
 
 def kernel_env(chapter: Path, out: Path) -> dict[str, str]:
-    """The environment a chapter's nbval kernel starts with: the book build's (results_page.py sets the same)."""
+    """The environment a chapter's nbval kernel starts with: the book build's (results_page.py sets the same),
+    and an IPython folder of its own, so the two workers' kernels do not write one history database at once
+    (nbclient keeps its kernels' history in memory for the same reason)."""
     return {"DLEXT_STATIC_DEMOS": "1", "DLEXT_NOTEBOOK": chapter.stem,
-            "DLEXT_METRICS": str(out / f"{chapter.stem}.metrics.jsonl")}
+            "DLEXT_METRICS": str(out / f"{chapter.stem}.metrics.jsonl"),
+            "IPYTHONDIR": str(out / f".ipython-{chapter.stem}")}
+
+
+def language_info(kc, timeout: float = 30.0) -> dict | None:
+    """The kernel's language_info (kernel_info_reply), which nbclient writes into the executed notebook's metadata.
+
+    Asked once every cell has run, when nothing else reads the kernel's shell channel."""
+    msg_id = kc.kernel_info()
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        reply = kc.get_shell_msg(timeout=max(0.1, deadline - time.monotonic()))
+        if reply["parent_header"].get("msg_id") == msg_id:
+            return reply["content"].get("language_info")
+    return None
 
 
 class Recorder:
@@ -91,11 +108,12 @@ class Recorder:
         return [(source, by_request.get(msg_id, [])) for msg_id, source in self.requests]
 
 
-def assemble(chapter: Path, executed: list[tuple[str, list[dict]]]):
+def assemble(chapter: Path, executed: list[tuple[str, list[dict]]], language: dict | None = None):
     """The executed notebook: the chapter as stored, with each code cell's outputs rebuilt from its messages.
 
     `executed` holds, for every code cell in order, the source nbval sent and the iopub messages of that
-    request (in the order they arrived). Raises ValueError when they do not match the chapter's code cells.
+    request (in the order they arrived); `language` is the kernel's language_info. Raises ValueError when the
+    cells do not match the chapter's code cells, or a cell raised an error (a failed run is not a book's).
     """
     import nbformat
     from nbclient import NotebookClient
@@ -121,7 +139,11 @@ def assemble(chapter: Path, executed: list[tuple[str, list[dict]]]):
         for out in cell.outputs:
             if out.get("output_type") == "execute_result":
                 out["execution_count"] = count
+            elif out.get("output_type") == "error":
+                raise ValueError(f"{chapter.name}: cell {index} raised {out.get('ename')}")
     client.set_widgets_metadata()
+    if language:
+        nb.metadata["language_info"] = language
     return nb
 
 

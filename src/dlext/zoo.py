@@ -8,8 +8,8 @@ and the next call trains again; a file that does not load is trained again too; 
 trains. The second value returned says which happened, so a chapter can print it.
 
 After a load, the random state is the one the training left behind (NumPy and Python's ``random`` are
-reseeded as the recipe does, torch's generator restored from the file), so the cells that follow run as if
-the model had just been trained.
+reseeded as the recipe does, torch's CPU generator, and on CUDA the device's, restored from the file), so the
+cells that follow run as if the model had just been trained.
 
 The cache is ``$DLEXT_MODEL_CACHE`` if set, else ``dlext-models`` in the per-user cache folder.
 """
@@ -114,23 +114,27 @@ def get(name: str, *, seed: int, device: torch.device, retrain: bool = False) ->
             model = recipe.build()
             model.load_state_dict(saved["state_dict"])
         except Exception as err:  # a cache file is disposable: train again, and say why
-            problem = f"the cached file {path} did not load ({type(err).__name__}), so it was trained again: "
+            problem = f"the cached file {path.name} did not load ({type(err).__name__}), so it was trained again: "
         else:
             import dlext
 
             dlext.seed(seed)  # NumPy and random as the recipe left them; torch's generator as the training left it
             torch.set_rng_state(saved["rng"])
+            if "cuda_rng" in saved and device.type == "cuda":
+                torch.cuda.set_rng_state(saved["cuda_rng"], device)
             model.to(device).train(bool(saved["training"]))
-            return model, (f"loaded from the model cache ({path}), where this recipe saved it on {saved['when']} "
-                           f"after {float(saved['seconds']):.0f} s of training; zoo.get(..., retrain=True) trains it again")
+            return model, (f"loaded from the model cache ({path.name} in zoo.cache_dir()), where this recipe saved "
+                           f"it after {float(saved['seconds']):.0f} s of training; zoo.get(..., retrain=True) trains it again")
     start = time.perf_counter()
     model = recipe.train(seed, device)
     seconds = time.perf_counter() - start
     saved = {"state_dict": {k: t.detach().cpu() for k, t in model.state_dict().items()},
              "rng": torch.get_rng_state(), "training": model.training, "seconds": seconds,
              "when": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")}
+    if device.type == "cuda":
+        saved["cuda_rng"] = torch.cuda.get_rng_state(device)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     torch.save(saved, tmp)
     os.replace(tmp, path)  # whole or absent, also when two notebooks train it at once
-    return model, f"{problem}trained in {seconds:.0f} s and saved to the model cache ({path})"
+    return model, f"{problem}trained in {seconds:.0f} s and saved to the model cache ({path.name} in zoo.cache_dir())"
