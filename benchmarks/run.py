@@ -3,7 +3,8 @@
     python benchmarks/run.py [NOTEBOOK ...] [--out _build/bench] [--timeout 900]
 
 Without notebooks, runs every chapter in `_toc.yml` order. Each notebook runs in a fresh process
-and kernel with OMP_NUM_THREADS=1 and DLEXT_METRICS pointing at a scratch file, so
+and kernel with OMP_NUM_THREADS=1, an empty model cache (DLEXT_MODEL_CACHE), and DLEXT_METRICS
+pointing at a scratch file, so
 `dlext.metrics.record` calls land in the results; a notebook that hangs past its time limit is
 reported as failed and the others still run. Prints a table and writes `OUT/<chapter>.json` and
 `OUT/summary.json`.
@@ -39,7 +40,9 @@ def run_notebook(path: Path, timeout: int) -> dict:
     nb = nbformat.read(path, as_version=4)
     with tempfile.TemporaryDirectory() as tmp:
         metrics_file = Path(tmp) / "metrics.jsonl"
-        env = {"OMP_NUM_THREADS": "1", "DLEXT_METRICS": str(metrics_file), "DLEXT_NOTEBOOK": path.name}
+        # an empty model cache (dlext.zoo): each chapter is timed as on a fresh machine, training what it needs
+        env = {"OMP_NUM_THREADS": "1", "DLEXT_METRICS": str(metrics_file), "DLEXT_NOTEBOOK": path.name,
+               "DLEXT_MODEL_CACHE": str(Path(tmp) / "models")}
         saved = {k: os.environ.get(k) for k in env}
         os.environ.update(env)  # the kernel inherits this process's environment
         start = time.perf_counter()
