@@ -25,8 +25,7 @@ import jupyter_book.sphinx
 import sphinx.builders
 from jupyter_book.cli.main import main as jupyter_book_main
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-import nbval_outputs  # noqa: E402
+import nbval_outputs  # tools/, beside this script
 
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -285,16 +285,22 @@ def save_run(cache_path: str, hashkey: str, run: dict) -> None:
     (folder / f"{hashkey}.json").write_text(json.dumps(run, indent=1) + "\n")
 
 
+def read_metrics(path: Path) -> dict[str, dict[str, float]]:
+    """{chapter: {key: value}} from a JSON-lines file that kernels appended to with dlext.metrics.record
+    (the last value of a key wins)."""
+    out: dict[str, dict[str, float]] = {}
+    if path.is_file():
+        for line in path.read_text().splitlines():
+            entry = json.loads(line)
+            chapter = Path(entry.get("notebook") or "unknown").stem
+            out.setdefault(chapter, {})[entry["key"]] = entry["value"]
+    return out
+
+
 def _metrics_of(chapter: str) -> dict[str, float]:
     """What this chapter's kernel recorded with dlext.metrics.record in this build (results_page's file)."""
     path = os.environ.get("DLEXT_METRICS")
-    out: dict[str, float] = {}
-    if path and Path(path).is_file():
-        for line in Path(path).read_text().splitlines():
-            entry = json.loads(line)
-            if Path(entry.get("notebook") or "").stem == chapter:
-                out[entry["key"]] = entry["value"]
-    return out
+    return read_metrics(Path(path)).get(chapter, {}) if path else {}
 
 
 # --- Sphinx wiring ----------------------------------------------------------------------------------------

@@ -152,14 +152,11 @@ def stage(out: Path, chapter: Path, nb, run: dict) -> None:
     import nbformat
 
     out.mkdir(parents=True, exist_ok=True)
+    import exec_cache
+
     metrics_file = out / f"{chapter.stem}.metrics.jsonl"
-    metrics = {}
-    if metrics_file.is_file():
-        for line in metrics_file.read_text().splitlines():
-            entry = json.loads(line)
-            if entry.get("notebook") == chapter.stem:
-                metrics[entry["key"]] = entry["value"]
-        metrics_file.unlink()
+    metrics = exec_cache.read_metrics(metrics_file).get(chapter.stem, {})
+    metrics_file.unlink(missing_ok=True)
     _write_atomic(out / chapter.name, nbformat.writes(nb))
     _write_atomic(out / f"{chapter.stem}.run.json", json.dumps({**run, "metrics": metrics}, indent=1) + "\n")
 
@@ -180,6 +177,7 @@ def import_staged(out: Path, book: Path = ROOT / "book", cache_path: Path = CACH
     results: dict[str, str] = {}
     if not out.is_dir():
         return results
+    exec_cache.patch_cache_key()  # the key the build computes: it covers the dlext files too
     for staged in sorted(out.glob("*.ipynb")):
         record_file = staged.with_name(f"{staged.stem}.run.json")
         chapter = book / staged.name
@@ -195,7 +193,6 @@ def import_staged(out: Path, book: Path = ROOT / "book", cache_path: Path = CACH
                 from jupyter_cache import get_cache
                 from jupyter_cache.base import CacheBundleIn
 
-                exec_cache.patch_cache_key()
                 cache = get_cache(str(cache_path))
                 nb = nbformat.read(str(staged), as_version=4)
                 record = cache.cache_notebook_bundle(

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import datetime
 import html
-import json
 import operator
 import os
 import platform
@@ -29,6 +28,7 @@ from pathlib import Path
 
 import yaml
 from docutils import nodes
+from exec_cache import read_metrics
 from sphinx.util import logging
 from sphinx.util.docutils import SphinxDirective
 
@@ -83,17 +83,6 @@ def load_targets(path: Path = TARGETS) -> dict:
             check_target(str(target), 0.0, {})
     return {"budgets": budgets, "timing": set(timing),
             "metrics": {ch: {k: str(v) for k, v in (t or {}).items()} for ch, t in metrics.items()}}
-
-
-def read_metrics(path: Path) -> dict[str, dict[str, float]]:
-    """{chapter: {key: value}} from the JSON-lines file the kernels appended to (last value of a key wins)."""
-    out: dict[str, dict[str, float]] = {}
-    if path.exists():
-        for line in path.read_text().splitlines():
-            entry = json.loads(line)
-            chapter = Path(entry.get("notebook") or "unknown").stem
-            out.setdefault(chapter, {})[entry["key"]] = entry["value"]
-    return out
 
 
 class results_placeholder(nodes.General, nodes.Element):
