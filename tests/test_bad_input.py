@@ -32,7 +32,7 @@ import dlext
 from dlext import autoencoders as ae
 from dlext import adversarial, book, conv, data, explain, gan, interactive, kl, metrics, optim, rnn, train, transfer
 from dlext import sample_quality as sq
-from dlext import validate, zoo
+from dlext import layers, validate, zoo
 from dlext import word2vec as w2v
 
 DLEXT_DIR = str(Path(dlext.__file__).resolve().parent)
@@ -658,6 +658,17 @@ CASES: dict[str, list[Case]] = {
                              bad(gan.ring_diagnostics, torch.zeros(5, 2), RING_CENTRES[:1], names="centres"),
                              bad(gan.ring_diagnostics, torch.zeros(5, 2), RING_CENTRES, min_share=0.0,
                                  names="min_share")],
+    # --- layers
+    "layers.MaxPool2d": [bad(layers.MaxPool2d, 0, names="kernel_size"),
+                         bad(layers.MaxPool2d, 2.0, raises=TypeError, names="kernel_size"),
+                         bad(layers.MaxPool2d, 2, stride=0, names="stride"),
+                         bad(layers.MaxPool2d, 2, padding=2, names="padding"),
+                         bad(layers.MaxPool2d, (2, 2, 2), raises=TypeError, names="kernel_size"),
+                         bad(layers.MaxPool2d, 2, ceil_mode=1, raises=TypeError, names="ceil_mode")],
+    "layers.MaxPool2d.forward": [bad(layers.MaxPool2d(2), torch.zeros(4, 4), names="x"),
+                                 bad(layers.MaxPool2d(2), torch.zeros(1, 1, 4, 4, dtype=torch.long), raises=TypeError,
+                                     names="x"),
+                                 bad(layers.MaxPool2d(2), IMG.numpy(), raises=TypeError, names="x")],
     # --- the model cache
     "zoo.get": [bad(zoo.get, "mnist_cnn", seed=0, device=CPU, names="name"),
                 bad(zoo.get, "mnist_judge", seed=-1, device=CPU, names="seed"),
