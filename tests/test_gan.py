@@ -154,3 +154,19 @@ def test_refresh_batchnorm_matches_the_statistics_of_fresh_samples():
         fresh = G.project[0](z).var(0)
     assert fresh.mean() < 0.5
     torch.testing.assert_close(bn.running_var, fresh, rtol=0.4, atol=0)
+
+
+def test_the_slerp_check_accepts_the_formula_and_rejects_a_straight_line_beyond_the_limit():
+    from dlext.homework import evaluate
+
+    def slerp(z0, z1, t, fallback_below=1e-6):
+        omega = torch.arccos(((z0 / z0.norm()) @ (z1 / z1.norm())).clamp(-1, 1))
+        if omega < fallback_below:  # the straight line: the formula's limit as Omega -> 0
+            return (1 - t) * z0 + t * z1
+        return (torch.sin((1 - t) * omega) * z0 + torch.sin(t * omega) * z1) / torch.sin(omega)
+
+    assert evaluate("cgan.q2", slerp).passed
+    # the straight line up to half a radian: random 64-D pairs (all nearly orthogonal) did not catch it
+    assert not evaluate("cgan.q2", lambda z0, z1, t: slerp(z0, z1, t, fallback_below=0.5)).passed
+    # the straight line everywhere
+    assert not evaluate("cgan.q2", lambda z0, z1, t: (1 - t) * z0 + t * z1).passed

@@ -174,6 +174,18 @@ def test_gru_exercise_check_refuses_the_builtin_and_restores_it():
     assert evaluate("rnn.q2", by_hand).points == 2
     assert evaluate("rnn.q2", lambda x, h, *w: torch.gru_cell(x, h, *w)).points == 0
     assert evaluate("rnn.q2", lambda x, h, *w: torch._VF.gru_cell(x, h, *w)).points == 0
+    assert evaluate("rnn.q2", lambda x, h, *w: torch.ops.aten.gru_cell(x, h, *w)).points == 0  # an expert read's bypass
+    assert evaluate("rnn.q2", lambda x, h, *w: torch.ops.aten.gru_cell.default(x, h, *w)).points == 0
+    assert evaluate("rnn.q2", lambda x, h, *w: torch._C._VariableFunctions.gru_cell(x, h, *w)).points == 0
+
+    def module(x, h, w_ih, w_hh, b_ih, b_hh):
+        cell = nn.GRUCell(x.shape[1], h.shape[1]).double()
+        with torch.no_grad():
+            for p, w in zip(cell.parameters(), (w_ih, w_hh, b_ih, b_hh)):
+                p.copy_(w)
+        return cell(x, h)
+
+    assert evaluate("rnn.q2", module).points == 0
     assert nn.GRUCell(2, 3)(torch.zeros(1, 2)).shape == (1, 3)  # the built-in works again afterwards
 
 

@@ -35,6 +35,22 @@ def _slerp(fn):
     expect(isinstance(mid, torch.Tensor) and mid.shape == (2,), "slerp(z0, z1, t) should return a tensor shaped like z0")
     expect(torch.allclose(mid, torch.tensor([1.0, 1.0]) / math.sqrt(2), atol=1e-5),
            "slerp of two orthogonal unit vectors at t = 0.5 should be their normalised sum")
+    # moderate angles (random 64-D pairs are all nearly orthogonal): a solution that falls back to the straight line
+    # for anything but a right angle, or below too large an Omega, is caught here; unequal norms on purpose
+    z0 = torch.randn(64, generator=gen)
+    u = torch.randn(64, generator=gen)
+    u = u - (u @ z0) / (z0 @ z0) * z0  # orthogonal to z0
+    for omega in (0.2, 0.7, 1.2, 2.0, 2.6):
+        z1 = 1.7 * z0.norm() * (math.cos(omega) * z0 / z0.norm() + math.sin(omega) * u / u.norm())
+        for t in (0.25, 0.6):
+            a, b = z0.double(), z1.double()
+            expected = ((math.sin((1 - t) * omega) * a + math.sin(t * omega) * b) / math.sin(omega)).float()
+            got = fn(z0.clone(), z1.clone(), t)
+            expect(isinstance(got, torch.Tensor) and got.shape == z0.shape,
+                   "slerp(z0, z1, t) should return a tensor shaped like z0")
+            expect(torch.allclose(got, expected, atol=1e-4),
+                   f"slerp of two vectors {omega} rad apart (|z1| = 1.7 |z0|) at t = {t} is off: is Omega the angle "
+                   "between z0 and z1, and is the straight line used only in the limit Omega -> 0?")
     for _ in range(5):  # random 64-D pairs, compared with the formula; every call gets private copies
         z0, z1 = torch.randn(64, generator=gen), torch.randn(64, generator=gen)
         expect(torch.allclose(fn(z0.clone(), z1.clone(), 0.0), z0, atol=1e-5)
