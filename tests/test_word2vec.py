@@ -2,6 +2,7 @@
 import numpy as np
 import pytest
 import torch
+from torch import nn
 
 from dlext import word2vec as w
 
@@ -217,3 +218,63 @@ def test_negsampling_gradient_exercise_refuses_lazy_answers():
     assert evaluate("w2v.q3", by_hand).passed
     assert not evaluate("w2v.q3", naive_log).passed
     assert not evaluate("w2v.q3", autograd_back_on).passed
+
+
+def test_the_3cosmul_check_needs_the_epsilon():
+    import dlext.exercises.w2v  # noqa: F401  (registers the checks)
+    from dlext.homework import evaluate
+
+    def solve_analogy(vectors, words, a, b, c, eps=1e-3):  # the chapter's solution
+        index = {word: i for i, word in enumerate(words)}
+        for word in (a, b, c):
+            if word not in index:
+                raise KeyError(word)
+        unit = vectors / vectors.norm(dim=1, keepdim=True)
+        cos_a, cos_b, cos_c = ((unit @ unit[index[w]] + 1) / 2 for w in (a, b, c))
+        score = cos_b * cos_c / (cos_a + eps)
+        score[[index[a], index[b], index[c]]] = -float("inf")
+        return words[int(score.argmax())]
+
+    assert evaluate("w2v.q4", solve_analogy).passed
+    assert not evaluate("w2v.q4", lambda *args: solve_analogy(*args, eps=0.0)).passed  # an expert read's lazy answer
+
+
+def test_the_gradient_check_refuses_finite_differences():
+    import dlext.exercises.w2v  # noqa: F401
+    from dlext.homework import evaluate
+
+    def ns_loss_and_grad(v, u_pos, u_neg):  # the chapter's solution
+        pos, neg = u_pos @ v, u_neg @ v
+        loss = -nn.functional.logsigmoid(pos) - nn.functional.logsigmoid(-neg).sum()
+        g_pos, g_neg = torch.sigmoid(pos) - 1, torch.sigmoid(neg)
+        return float(loss), g_pos * u_pos + (g_neg[:, None] * u_neg).sum(0), g_pos * v, g_neg[:, None] * v
+
+    def looped(v, u_pos, u_neg):  # the same formulas with a Python loop over the noise words
+        g_pos = torch.sigmoid(u_pos @ v) - 1
+        loss, grad_v, grad_neg = -nn.functional.logsigmoid(u_pos @ v), g_pos * u_pos, []
+        for u in u_neg:
+            g = torch.sigmoid(u @ v)
+            loss = loss - nn.functional.logsigmoid(-(u @ v))
+            grad_v = grad_v + g * u
+            grad_neg.append(g * v)
+        return float(loss), grad_v, g_pos * v, torch.stack(grad_neg)
+
+    def finite_differences(v, u_pos, u_neg, h=1e-5):  # an expert read's answer: no derivation, full marks before
+        def loss(v, u_pos, u_neg):
+            return float(-nn.functional.logsigmoid(u_pos @ v) - nn.functional.logsigmoid(-(u_neg @ v)).sum())
+        xs = [v.double(), u_pos.double(), u_neg.double()]
+        grads = []
+        for i, x in enumerate(xs):
+            g = torch.zeros_like(x).flatten()
+            for j in range(x.numel()):
+                step = torch.zeros_like(x).flatten()
+                step[j] = h
+                up = [y + step.view_as(y) if k == i else y for k, y in enumerate(xs)]
+                down = [y - step.view_as(y) if k == i else y for k, y in enumerate(xs)]
+                g[j] = (loss(*up) - loss(*down)) / (2 * h)
+            grads.append(g.view_as(x))
+        return (loss(*xs), *grads)
+
+    assert evaluate("w2v.q3", ns_loss_and_grad).passed
+    assert evaluate("w2v.q3", looped).passed
+    assert not evaluate("w2v.q3", finite_differences).passed

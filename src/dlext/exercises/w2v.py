@@ -2,6 +2,7 @@
 import math
 
 import torch
+from torch.overrides import TorchFunctionMode
 
 from dlext.exercises._guards import AUTOGRAD, off_limits
 from dlext.homework import CheckFailure, expect, expect_close, question
@@ -21,6 +22,24 @@ def _keep_the(answer):
     expect_close(answer, (math.sqrt(f / t) + 1) * t / f, "the keep probability of 'the'", rtol=1e-3, reveal=False)
 
 
+class _CountTorchCalls(TorchFunctionMode):
+    """Counts the torch functions and tensor methods called while active."""
+
+    def __init__(self):
+        super().__init__()
+        self.calls = 0
+
+    def __torch_function__(self, func, types, args=(), kwargs=None):
+        self.calls += 1
+        return func(*args, **(kwargs or {}))
+
+
+# The formulas of eq. (nsgrad) take a few dozen tensor operations for any size (a loop over the K noise words
+# included: about 10 per word); finite differences evaluate the loss twice per coordinate of v, u_pos and u_neg,
+# (2 + K) D coordinates, so for D = 8 and K = 10 about 200 losses of several operations each.
+_MAX_CALLS = 400
+
+
 @question("w2v.q3", points=2)
 def _ns_loss_and_grad(fn):
     """Negative-sampling loss of one pair and its gradients with respect to v, u_pos and u_neg, without autograd."""
@@ -36,9 +55,13 @@ def _ns_loss_and_grad(fn):
     cases.append(("scores of about -120 and +120", v, -far, torch.stack([far, far + 0.01 * torch.randn(6, generator=g)])))
     for name, v, u_pos, u_neg in cases:
         # the gradients must be written by hand: autograd records nothing, and turning it back on does not help
+        counter = _CountTorchCalls()
         with off_limits(*AUTOGRAD, why="your function calls {name}: write the gradients of eq. (nsgrad) by hand"), \
-                torch.inference_mode():
+                torch.inference_mode(), counter:
             out = fn(v.clone(), u_pos.clone(), u_neg.clone())
+        expect(counter.calls <= _MAX_CALLS,
+               f"with {name} your function made {counter.calls} tensor operations, where the formulas of eq. (nsgrad) "
+               f"need a few dozen: are you estimating the gradients numerically (finite differences)? Derive them")
         expect(isinstance(out, tuple) and len(out) == 4,
                "return a tuple (loss, grad_v, grad_u_pos, grad_u_neg)")
         loss, grads = out[0], out[1:]
@@ -94,7 +117,11 @@ def _solve_analogy(fn):
              ("a very long vector added (use cosines, not dot products)",
               torch.cat([vectors, torch.tensor([[10.0, 10, 0]])]), words + ["giant"], ("man", "king", "woman")),
              ("vectors of different lengths", torch.tensor([[-3.0, 0, -3], [0, 2, 0], [0, 2, 1], [-2, 0, 2], [-3, 1, -1],
-                                                           [3, -2, 2]]), list(words), ("man", "king", "woman"))]
+                                                           [3, -2, 2]]), list(words), ("man", "king", "woman")),
+             # "opposite" is -a: its shifted cosine to a is 0, and without the epsilon it scores infinity
+             ("a word pointing exactly away from a (keep the epsilon in the denominator)",
+              torch.tensor([[1.0, 0, 0], [1, 0.2, 0], [1, 0, 0.2], [-1, 0, 0], [1, 0.2, 0.2], [0, 1, -1]]),
+              ["north", "northeast", "northwest", "opposite", "near", "far"], ("north", "northeast", "northwest"))]
     for name, vecs, names, (a, b, c) in cases:
         want = _cos_mul_reference(vecs, names, a, b, c)
         got = fn(vecs.clone(), list(names), a, b, c)
