@@ -64,5 +64,6 @@ def test_getting_started_baseline_checks():
     assert not evaluate("getting_started.q3", lambda *args: 0.8).passed
     assert evaluate("getting_started.q3", (nearest_mean_accuracy, "b")).passed
     assert not evaluate("getting_started.q3", (nearest_mean_accuracy, "c")).passed
-    assert evaluate("getting_started.q4", 82.06).passed
-    assert not evaluate("getting_started.q4", 82.2).passed and not evaluate("getting_started.q4", 0.8206).passed
+    assert evaluate("getting_started.q4", 76.55).passed  # means of the first 1,000 training images
+    assert not evaluate("getting_started.q4", 76.7).passed and not evaluate("getting_started.q4", 0.7655).passed
+    assert not evaluate("getting_started.q4", 82.06).passed  # the 55,000-image baseline the chapter prints below

@@ -64,6 +64,8 @@ def _baseline_accuracy(answer):
 
     X, y = data.load_mnist(train=True)
     X_test, y_test = data.load_mnist(train=False)
-    expected = 100 * reference(X[:-5000], y[:-5000], X_test, y_test)  # means of the 55,000 images
-    expect_close(answer, expected, "the baseline's test accuracy in percent (means of X_fit, the 10,000 test images)",
-                 rtol=0, atol=0.05, reveal=False)
+    # means of the first 1,000 training images (X_fit[:1000]): the chapter prints the 55,000-image baseline below the
+    # exercise, so asking for that number would hand out the answer (an expert read found it printed on the page)
+    expected = 100 * reference(X[:1000], y[:1000], X_test, y_test)
+    expect_close(answer, expected, "the baseline's test accuracy in percent (means of X_fit[:1000], the 10,000 test "
+                 "images)", rtol=0, atol=0.05, reveal=False)
