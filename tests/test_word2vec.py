@@ -278,3 +278,28 @@ def test_the_gradient_check_refuses_finite_differences():
     assert evaluate("w2v.q3", ns_loss_and_grad).passed
     assert evaluate("w2v.q3", looped).passed
     assert not evaluate("w2v.q3", finite_differences).passed
+
+
+def test_the_gradient_check_refuses_every_door_to_autograd():
+    import dlext.exercises.w2v  # noqa: F401
+    from dlext.homework import evaluate
+
+    def through_autograd_backward(v, u_pos, u_neg):  # an expert read's way around the Tensor.backward guard
+        with torch.inference_mode(False):
+            xs = [x.clone().requires_grad_() for x in (v, u_pos, u_neg)]
+            loss = -nn.functional.logsigmoid(xs[1] @ xs[0]) - nn.functional.logsigmoid(-(xs[2] @ xs[0])).sum()
+            torch.autograd.backward(loss)
+        return float(loss), *(x.grad for x in xs)
+
+    assert not evaluate("w2v.q3", through_autograd_backward).passed
+
+
+def test_the_first_two_checks_want_what_the_page_does_not_print():
+    import math
+
+    import dlext.exercises.w2v  # noqa: F401
+    from dlext.homework import evaluate
+
+    assert evaluate("w2v.q1", 26).passed and not evaluate("w2v.q1", 34).passed  # 34: the fixed window the chapter asserts
+    assert evaluate("w2v.q2", ((1 + math.sqrt(5)) / 2) ** 2 * 1e-3).passed
+    assert not evaluate("w2v.q2", 1e-3).passed and not evaluate("w2v.q2", (math.sqrt(70) + 1) / 70).passed

@@ -31,4 +31,5 @@ def off_limits(*targets: tuple[object, str], why: str):
             setattr(owner, name, original)
 
 
-AUTOGRAD = ((torch.autograd, "grad"), (torch.Tensor, "backward"))  # the two ways a solution reaches autograd
+# the ways a solution reaches autograd (an expert read passed a check with torch.autograd.backward, the third)
+AUTOGRAD = ((torch.autograd, "grad"), (torch.Tensor, "backward"), (torch.autograd, "backward"))
