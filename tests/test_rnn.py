@@ -204,3 +204,13 @@ def test_bptt_exercise_check_is_not_fooled_by_the_closed_form():
     assert evaluate("rnn.q3", measured).points == 2
     closed_form = lambda weight_hh, inputs, u: torch.linalg.matrix_norm(weight_hh, 2).item() ** len(inputs)
     assert evaluate("rnn.q3", closed_form).points == 0  # right only at rest: the check has non-zero inputs too
+
+
+def test_last_states_check_wants_each_sequences_own_last_step():
+    import dlext.exercises.rnn  # noqa: F401  (registers the checks)
+    from dlext.homework import evaluate
+
+    assert evaluate("rnn.q5", lambda outputs, lengths: outputs[torch.arange(len(lengths)), lengths - 1]).points == 2
+    assert evaluate("rnn.q5", lambda outputs, lengths: outputs[:, -1]).points == 0  # the padded batch's last step
+    assert evaluate("rnn.q5", lambda outputs, lengths: outputs[torch.arange(len(lengths)), lengths]).points == 0
+    assert evaluate("rnn.q5", lambda outputs, lengths: outputs.mean(1)).points == 0
