@@ -68,4 +68,4 @@ def _baseline_accuracy(answer):
     # exercise, so asking for that number would hand out the answer (an expert read found it printed on the page)
     expected = 100 * reference(X[:1000], y[:1000], X_test, y_test)
     expect_close(answer, expected, "the baseline's test accuracy in percent (means of X_fit[:1000], the 10,000 test "
-                 "images)", rtol=0, atol=0.05, reveal=False)
+                 "images)", rtol=0, atol=0.1, reveal=False)  # 0.1: the prompt's one decimal, rounded either way
