@@ -32,6 +32,8 @@ def test_static_demo_holds_one_distinct_frame_per_combination_in_product_order()
     assert re.search(r'<img src="([^"]+)"', page).group(1) == frames[3]
     assert page.count('type="range"') == 2 and 'value="1"' in page
     assert all(base64.b64decode(f.split(",", 1)[1])[:8] == b"\x89PNG\r\n\x1a\n" for f in frames)
+    demo = interactive.explore(_draw, static=True, show=False, a=[0.5, 1.0, 2.0], b=["x", "y"])
+    assert repr(demo).startswith("<StaticDemo: 6 frames,")  # the first frame, shown twice in the page, counted once
 
 
 def test_static_demo_respects_its_byte_budget_and_frame_limit():

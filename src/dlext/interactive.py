@@ -178,7 +178,9 @@ class StaticDemo:
         return self.html
 
     def __repr__(self) -> str:  # what a plain Python console prints; no half-megabyte of base64
-        return f"<StaticDemo: {self.html.count('data:image/png')} frames, {len(self.html):,} characters of HTML>"
+        found = re.search(r'data-frames="(\d+)"', self.html)  # the first frame is in the page twice: count it once
+        frames = found.group(1) if found else "no"
+        return f"<StaticDemo: {frames} frames, {len(self.html):,} characters of HTML>"
 
 
 def explore(draw: Callable[..., Any], *, initial: dict | None = None, static: bool | None = None,
