@@ -168,5 +168,10 @@ def test_the_slerp_check_accepts_the_formula_and_rejects_a_straight_line_beyond_
     assert evaluate("cgan.q2", slerp).passed
     # the straight line up to half a radian: random 64-D pairs (all nearly orthogonal) did not catch it
     assert not evaluate("cgan.q2", lambda z0, z1, t: slerp(z0, z1, t, fallback_below=0.5)).passed
+    # the straight line below a tenth of a radian (an expert read: Omega >= 0.2 alone passed it)
+    assert not evaluate("cgan.q2", lambda z0, z1, t: slerp(z0, z1, t, fallback_below=0.1)).passed
     # the straight line everywhere
     assert not evaluate("cgan.q2", lambda z0, z1, t: (1 - t) * z0 + t * z1).passed
+    # the midpoint exercise: a quarter of the way, (3/4)^2 + (1/4)^2; the midpoint's 0.5 and the norm ratio fail
+    assert evaluate("cgan.q1", 0.625).passed
+    assert not evaluate("cgan.q1", 0.5).passed and not evaluate("cgan.q1", 0.625 ** 0.5).passed
