@@ -254,7 +254,8 @@ def _sgd_update(out: Tensor, h: Tensor, target: Tensor, negatives: Tensor, lr: f
 def train(model: nn.Module, ids: Tensor, sentence: Tensor, counts: np.ndarray, *, device: torch.device,
           epochs: int = 5, window: int = 5, negatives: int = 5, sample: float = 1e-3, lr: float = 0.025,
           batch_size: int = 1024, seed: int = 0, progress: bool = True) -> list[float]:
-    """Train a SkipGramNS or CBOWNS with SGD whose rate decays linearly to 1e-4 of ``lr``; returns each batch's mean loss.
+    """Train a SkipGramNS or CBOWNS with SGD whose rate decays linearly towards 0 (floored at 1e-4 of ``lr``, as in the
+    word2vec C code) over the batches of the run; returns each batch's mean loss.
 
     Each epoch subsamples frequent words afresh, forms the pairs (or windows), shuffles them and
     draws ``negatives`` noise words per pair from the unigram^0.75 distribution. Each batch takes one
@@ -321,7 +322,7 @@ def _train(model, ids, sentence, keep_p, table, gd, g, device, epochs, window, n
                 slots = torch.randint(len(table), (b * negatives,), device=device, generator=gd)
                 neg = table.index_select(0, slots).view(b, negatives)  # (B, K) noise words
                 done = (epoch + j / len(batches)) / epochs  # share of the training done, by the batches of this run
-                rate = lr * max(1e-4, 1 - done)  # the C code's linear decay to lr * 1e-4 (gensim's min_alpha is an absolute 1e-4)
+                rate = lr * max(1e-4, 1 - done)  # the C code's linear decay, floored at lr * 1e-4 (gensim's min_alpha is an absolute 1e-4)
                 if cbow:
                     context, offsets, centre = batch
                     h = nn.functional.embedding_bag(context, inp, offsets, mode="mean")  # (B, D) mean context vector
