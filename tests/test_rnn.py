@@ -207,10 +207,35 @@ def test_bptt_exercise_check_is_not_fooled_by_the_closed_form():
 
 
 def test_last_states_check_wants_each_sequences_own_last_step():
-    import dlext.exercises.rnn  # noqa: F401  (registers the checks)
+    import dlext.exercises.rnn_text  # noqa: F401  (registers the checks)
     from dlext.homework import evaluate
 
-    assert evaluate("rnn.q5", lambda outputs, lengths: outputs[torch.arange(len(lengths)), lengths - 1]).points == 2
-    assert evaluate("rnn.q5", lambda outputs, lengths: outputs[:, -1]).points == 0  # the padded batch's last step
-    assert evaluate("rnn.q5", lambda outputs, lengths: outputs[torch.arange(len(lengths)), lengths]).points == 0
-    assert evaluate("rnn.q5", lambda outputs, lengths: outputs.mean(1)).points == 0
+    assert evaluate("rnn_text.q1", lambda outputs, lengths: outputs[torch.arange(len(lengths)), lengths - 1]).points == 2
+    assert evaluate("rnn_text.q1", lambda outputs, lengths: outputs[:, -1]).points == 0  # the padded batch's last step
+    assert evaluate("rnn_text.q1", lambda outputs, lengths: outputs[torch.arange(len(lengths)), lengths]).points == 0
+    assert evaluate("rnn_text.q1", lambda outputs, lengths: outputs.mean(1)).points == 0
+
+
+def test_bigram_and_stream_checks_refuse_the_near_misses():
+    import math
+
+    import dlext.exercises.rnn_text  # noqa: F401  (registers the checks)
+    from dlext.homework import evaluate
+
+    def bigram(train_ids, test_ids, V, k, add_kv=True):
+        pair = torch.zeros(V, V, dtype=torch.float64)
+        for a, b in zip(train_ids[:-1].tolist(), train_ids[1:].tolist()):
+            pair[a, b] += 1
+        context = pair.sum(1)
+        logs = [math.log((pair[a, b] + k) / (context[a] + (k * V if add_kv else k)))
+                for a, b in zip(test_ids[:-1].tolist(), test_ids[1:].tolist())]
+        return math.exp(-sum(logs) / len(logs))
+
+    assert evaluate("rnn_text.q2", bigram).points == 2
+    assert evaluate("rnn_text.q2", lambda *a: bigram(*a, add_kv=False)).points == 0  # not normalised: k, not kV
+    unigram = lambda tr, te, V, k: math.exp(-((torch.bincount(tr, minlength=V)[te].double() + k)
+                                              / (len(tr) + k * V)).log().mean().item())
+    assert evaluate("rnn_text.q2", unigram).points == 0
+    assert evaluate("rnn_text.q3", lambda ids, B: ids[: len(ids) // B * B].reshape(B, -1)).points == 1
+    assert evaluate("rnn_text.q3", lambda ids, B: ids[: len(ids) // B * B].reshape(-1, B).T).points == 0  # interleaved
+    assert evaluate("rnn_text.q3", lambda ids, B: ids.reshape(B, -1) if len(ids) % B == 0 else ids[:B]).points == 0

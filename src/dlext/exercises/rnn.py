@@ -3,7 +3,6 @@ import math
 
 import torch
 from torch import nn
-from torch.nn.utils.rnn import pack_padded_sequence
 from torch.overrides import TorchFunctionMode
 
 from dlext.homework import CheckFailure, expect, expect_close, question
@@ -99,27 +98,3 @@ def _vanishing_length(t_vanish):
            f"t_vanish should be an int (a number of time steps), got {type(t_vanish).__name__}")
     expect_close(t_vanish, math.ceil(math.log(1e-6) / math.log(0.9)), "t_vanish", reveal=False)
 
-
-@question("rnn.q5", points=2)
-def _last_states(fn):
-    """Each sequence's output at its last real token of a right-padded batch, against a packed LSTM's final state."""
-    gen = torch.Generator().manual_seed(5)
-    for steps, hidden, lengths in [(6, 4, [6, 2, 4]), (1, 2, [1]), (9, 3, [1, 9, 9, 5]), (5, 2, [3, 3])]:
-        lstm = nn.LSTM(2, hidden, batch_first=True).double()
-        with torch.no_grad():
-            for p in lstm.parameters():
-                p.copy_(0.5 * torch.randn(p.shape, generator=gen, dtype=torch.float64))
-        lens = torch.tensor(lengths)
-        x = torch.randn(len(lengths), steps, 2, generator=gen, dtype=torch.float64)
-        x = x * (torch.arange(steps)[None, :] < lens[:, None])[..., None]  # right-padded with zeros
-        with torch.no_grad():
-            outputs, _ = lstm(x)  # (B, T, H), padding steps read too
-            _, (h_n, _) = lstm(pack_padded_sequence(x, lens, batch_first=True, enforce_sorted=False))
-        got = fn(outputs.clone(), lens.clone())
-        expect(isinstance(got, torch.Tensor), f"last_states should return a tensor, got {type(got).__name__}")
-        expect(tuple(got.shape) == (len(lengths), hidden),
-               f"for outputs of shape {tuple(outputs.shape)} last_states should return shape {(len(lengths), hidden)}, "
-               f"got {tuple(got.shape)}")
-        err = (got.detach().double() - h_n[0]).abs().max().item()
-        expect(err < 1e-9, f"last_states differs from the packed LSTM's final states by up to {err:.2g} for lengths "
-                           f"{lengths} (T = {steps}): the state to keep is the one after each sequence's own last token")
