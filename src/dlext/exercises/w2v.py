@@ -55,6 +55,12 @@ def _ns_loss_and_grad(fn):
     for dim, k in [(3, 1), (5, 4), (8, 10)]:
         cases.append((f"{k} negatives in {dim} dimensions", torch.randn(dim, generator=g), torch.randn(dim, generator=g),
                       torch.randn(k, dim, generator=g)))
+    # a large case: (2 + K) D = 100,000 coordinates, where the formulas cost a few hundred thousand multiply-adds and
+    # finite differences, even batched into one call (an expert read passed the small cases that way), need 2 losses
+    # per coordinate: about 10^10 numbers
+    dim = 20_000
+    cases.append(("3 negatives in 20,000 dimensions", torch.randn(dim, generator=g) / dim ** 0.5,
+                  torch.randn(dim, generator=g) / dim ** 0.5, torch.randn(3, dim, generator=g) / dim ** 0.5))
     v, u_pos = torch.randn(6, generator=g), torch.randn(6, generator=g)  # a noise word equal to the context word
     cases.append(("a noise word equal to the context word", v, u_pos, torch.stack([torch.randn(6, generator=g), u_pos])))
     v = torch.randn(6, generator=g)  # scores near -120 and +120: log(sigmoid) and log(1 - sigmoid) in float32 give -inf
