@@ -46,15 +46,18 @@ def _markov_text(n: int, V: int, gen: torch.Generator) -> torch.Tensor:
 def _bigram_perplexity(fn):
     """Perplexity of an add-k bigram model of one text on another, against counts made here."""
     gen = torch.Generator().manual_seed(6)
-    for V, n_train, n_test, k in [(3, 400, 80, 0.5), (6, 1500, 300, 0.1), (4, 60, 50, 1.0)]:
-        train_ids, test_ids = _markov_text(n_train, V, gen), _markov_text(n_test, V, gen)
+    # the last case's training text never uses the symbol V - 1, so the test text has contexts never seen in training
+    for V, n_train, n_test, k, unseen in [(3, 400, 80, 0.5, False), (6, 1500, 300, 0.1, False), (4, 60, 50, 1.0, False),
+                                          (5, 300, 200, 0.2, True)]:
+        train_ids, test_ids = _markov_text(n_train, V - unseen, gen), _markov_text(n_test, V, gen)
         pair = torch.zeros(V, V, dtype=torch.float64)
         pair.index_put_((train_ids[:-1], train_ids[1:]), torch.ones(n_train - 1, dtype=torch.float64), accumulate=True)
         p = (pair[test_ids[:-1], test_ids[1:]] + k) / (pair.sum(1)[test_ids[:-1]] + k * V)  # p(x_{t+1} | x_t)
         want = math.exp(-p.log().mean().item())
         got = fn(train_ids.clone(), test_ids.clone(), V, k)
         expect(isinstance(got, float), f"bigram_perplexity should return a float, got {type(got).__name__}")
-        expect_close(got, want, f"bigram_perplexity with V = {V}, k = {k} on a {n_train}-character training text",
+        expect_close(got, want, f"bigram_perplexity with V = {V}, k = {k} on a {n_train}-character training text"
+                     + (" that never contains the symbol V - 1" if unseen else ""),
                      rtol=1e-6, reveal=False)
 
 
