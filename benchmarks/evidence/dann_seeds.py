@@ -9,11 +9,10 @@ they reproduce its numbers. Writes src/dlext/evidence/domain_adaptation.json.
 """
 import argparse
 import json
-import platform
 import time
 from pathlib import Path
 
-import nbformat
+from _chapter import chapter_namespace, cpu_name
 
 ROOT = Path(__file__).resolve().parents[2]
 NOTEBOOK = ROOT / "book" / "09_conditional_gans.ipynb"
@@ -21,32 +20,12 @@ CELL_ID = "31a5138d"  # the domain-adaptation cell
 STOP = "da_seeds = (0, 1, 2)"  # where its definitions end and its own loop begins
 
 
-def chapter_namespace() -> dict:
-    nb = nbformat.read(NOTEBOOK, as_version=4)
-    setup = next(c.source for c in nb.cells if "setup" in c.metadata.get("tags", []))
-    cell = next(c.source for c in nb.cells if c.get("id") == CELL_ID)
-    if STOP not in cell:
-        raise SystemExit(f"{NOTEBOOK.name}: cell {CELL_ID} no longer contains {STOP!r}; update this script")
-    ns: dict = {}
-    exec(setup, ns)
-    exec("X_train, y_train = data.load_mnist(train=True)\nX_test, y_test = data.load_mnist(train=False)", ns)
-    exec(cell[:cell.index(STOP)], ns)
-    return ns
-
-
-def cpu_name() -> str:
-    try:
-        with open("/proc/cpuinfo") as f:
-            return next(line.split(":", 1)[1].strip() for line in f if line.startswith("model name"))
-    except (OSError, StopIteration):
-        return platform.processor() or platform.machine()
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", type=int, nargs="+", default=list(range(10)))
     args = parser.parse_args()
-    ns = chapter_namespace()
+    ns = chapter_namespace(NOTEBOOK, [(CELL_ID, STOP)], before="X_train, y_train = data.load_mnist(train=True)\n"
+                                                                "X_test, y_test = data.load_mnist(train=False)")
     import torch
 
     values = {f"{key}_{kind.replace(' ', '_')}": [] for kind in ns["KINDS"] for key in ("acc", "probe", "head")}

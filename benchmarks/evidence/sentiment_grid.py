@@ -12,11 +12,10 @@ computed. Writes src/dlext/evidence/sentiment_grid.json, which the chapter reads
 import itertools
 import json
 import sys
-import platform
 import time
 from pathlib import Path
 
-import nbformat
+from _chapter import chapter_namespace, cpu_name
 
 ROOT = Path(__file__).resolve().parents[2]
 NOTEBOOK = ROOT / "book" / "04_rnn_text.ipynb"
@@ -25,25 +24,9 @@ STOP = 'grid_record = evidence("sentiment_grid")'  # where fit_lstm's definition
 LRS, DROPOUTS, SEEDS = (2e-3, 5e-3, 1e-2, 2e-2, 5e-2), (0.2, 0.4, 0.6), (10, 11)
 
 
-def cpu_name() -> str:
-    try:
-        with open("/proc/cpuinfo") as f:
-            return next(line.split(":", 1)[1].strip() for line in f if line.startswith("model name"))
-    except (OSError, StopIteration):
-        return platform.processor() or platform.machine()
-
-
 def main() -> None:
     resume = "--resume" in sys.argv[1:]
-    nb = nbformat.read(NOTEBOOK, as_version=4)
-    cell = {c.get("id"): c.source for c in nb.cells}
-    setup = next(c.source for c in nb.cells if "setup" in c.metadata.get("tags", []))
-    if STOP not in cell[LSTM_CELL]:
-        raise SystemExit(f"{NOTEBOOK.name}: cell {LSTM_CELL} no longer contains {STOP!r}; update this script")
-    ns: dict = {}
-    exec(setup, ns)
-    exec(cell[DATA_CELL], ns)
-    exec(cell[LSTM_CELL][:cell[LSTM_CELL].index(STOP)], ns)
+    ns = chapter_namespace(NOTEBOOK, [(DATA_CELL, None), (LSTM_CELL, STOP)])
     import numpy as np
     import torch
 

@@ -8,12 +8,12 @@ question), WordSim-353's Spearman rho, both again with the mean vector removed, 
 average vector length. Prints JSON; the chapter reads it from src/dlext/evidence/word2vec.json ("epochs").
 """
 import json
-import platform
 import time
 
 import torch
 from gensim.models import Word2Vec
 
+from _chapter import cpu_name
 from dlext import data
 from dlext import word2vec as w2v
 
@@ -26,14 +26,6 @@ ids, sentence_of = w2v.encode(sentences, vocab)
 analogies = data.load_analogies()
 questions = [q for qs in analogies.values() for q in qs]
 wordsim = data.load_wordsim353()
-
-
-def cpu_name() -> str:
-    try:
-        with open("/proc/cpuinfo") as f:
-            return next(line.split(":", 1)[1].strip() for line in f if line.startswith("model name"))
-    except (OSError, StopIteration):
-        return platform.processor() or platform.machine()
 
 
 def measure(vectors: torch.Tensor) -> dict:
