@@ -136,6 +136,22 @@ def test_quiz_validation_catches_missing_explanations(monkeypatch, tmp_path):
         interactive.load_quiz("../etc")
 
 
+@pytest.mark.parametrize("precision", [0, -1, 1.5, True, "3"])
+def test_a_numeric_question_with_a_precision_the_browser_cannot_use_is_refused(monkeypatch, tmp_path, precision):
+    """An expert read: jupyterquiz rounds with toPrecision(precision), which throws on 0, so an answer got no feedback."""
+    bad = [{"question": "How many?", "type": "numeric", "precision": precision,
+            "answers": [{"type": "value", "value": 430, "correct": True, "feedback": "yes"},
+                        {"type": "default", "feedback": "no"}]}]
+    (tmp_path / "quizzes").mkdir()
+    (tmp_path / "quizzes" / "bad.json").write_text(json.dumps(bad))
+    monkeypatch.setattr(interactive.resources, "files", lambda package: tmp_path)
+    with pytest.raises(ValueError, match="precision"):
+        interactive.load_quiz("bad")
+    bad[0]["precision"] = 3  # a whole number of significant digits is fine, and so is none at all
+    (tmp_path / "quizzes" / "bad.json").write_text(json.dumps(bad))
+    assert interactive.load_quiz("bad")[0]["precision"] == 3
+
+
 def test_a_quiz_quotes_measured_numbers_from_the_run_not_typed(tmp_path, monkeypatch):
     """Issue 28: '{{name:fmt}}' in a quiz is filled from the chapter's values; a missing value is refused."""
     quiz = [{"question": "The KL term was {{kl:.1f}} nats of {{total:.0f}}. Which share?", "type": "numeric",

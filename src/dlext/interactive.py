@@ -333,6 +333,11 @@ def load_quiz(name: str, values: dict | None = None) -> list[dict]:
         if q.get("type") not in ("multiple_choice", "numeric") or not q.get("question"):
             raise ValueError(f"{where}: needs a 'question' and a type 'multiple_choice' or 'numeric'")
         answers = q.get("answers") or []
+        if q["type"] == "numeric" and "precision" in q and not (
+                isinstance(q["precision"], int) and not isinstance(q["precision"], bool) and q["precision"] >= 1):
+            raise ValueError(f"{where}: 'precision' is the number of significant digits the browser rounds an answer to, "
+                             f"a whole number of at least 1 (jupyterquiz passes it to toPrecision, which throws on 0), "
+                             f"got {q['precision']!r}; leave it out to compare exact values")
         if q["type"] == "multiple_choice":
             if sum(bool(a.get("correct")) for a in answers) != 1 or len(answers) < 3:
                 raise ValueError(f"{where}: needs at least 3 answers, exactly one correct")
