@@ -39,7 +39,8 @@ def _conv_vs_fc_params(answer):
 def _output_size(fn):
     """Output size of a convolution: PyTorch's floor by default; strict refuses a floor that drops input pixels."""
     cases = [(7, 3, 0, 1), (7, 3, 0, 2), (32, 5, 2, 1), (227, 11, 0, 4), (9, 3, 1, 2), (28, 2, 0, 2),
-             (7, 3, 0, 3), (224, 11, 0, 4), (224, 7, 3, 2), (112, 3, 1, 2), (10, 4, 0, 4), (64, 4, 1, 2), (5, 5, 0, 1)]
+             (7, 3, 0, 3), (224, 11, 0, 4), (224, 7, 3, 2), (112, 3, 1, 2), (10, 4, 0, 4), (64, 4, 1, 2), (5, 5, 0, 1),
+             (3, 5, 1, 1)]  # the last: a filter wider than the input fits once the padding is counted
     _not_the_library(fn, "output_size")
     expected = {c: (conv.output_size(*c), bool(conv.dropped_border(*c) or (c[0] + 2 * c[2] - c[1]) % c[3])) for c in cases}
     tiling = [(7, 3, 0, 1, "that filter tiles the input"), (227, 11, 0, 4, "that filter tiles the input"),
@@ -57,7 +58,7 @@ def _output_size(fn):
         for (w, f, p, s, why), want in zip(tiling, strict_expected):
             expect(fn(w, f, p, s, strict=True) == want,
                    f"output_size({w}, {f}, {p}, {s}, strict=True) should be {want}: {why}")
-        for w, f, p, s in [(7, 3, 0, 3), (224, 11, 0, 4), (10, 5, 1, 4)]:
+        for w, f, p, s in [(7, 3, 0, 3), (224, 11, 0, 4), (10, 5, 1, 4), (9, 3, 1, 3)]:  # (9, 3, 1, 3): more than P dropped
             expect_raises(lambda: fn(w, f, p, s, strict=True), ValueError, f"output_size({w}, {f}, {p}, {s}, strict=True)",
                           "the floor drops input pixels there")
         expect_raises(lambda: fn(3, 5, 0, 1), ValueError, "output_size(3, 5, 0, 1)",
