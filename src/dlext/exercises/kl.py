@@ -1,16 +1,23 @@
 """Self-checks for the KL-divergence chapter's exercises."""
 import math
 
+import scipy.optimize
+import scipy.special
+import scipy.stats
 import torch
+import torch.distributions.kl
 
 from dlext import kl
 from dlext.exercises._guards import off_limits
 from dlext.homework import CheckFailure, expect, expect_close, question
 
 # Exercise 2 asks for tensor operations, not the chapter's functions or torch's own KL: an answer that calls them
-# fails with this message (an expert read passed the check with dlext.kl and with torch.distributions).
+# fails with this message (expert reads passed the check with dlext.kl, with torch.distributions, with scipy's
+# rel_entr and with torch's private Bernoulli KL).
 _KL_DONE_FOR_YOU = ((kl, "kl_divergence"), (kl, "cross_entropy"), (kl, "entropy"),
-                    (torch.distributions, "kl_divergence"), (torch.distributions.kl, "kl_divergence"))
+                    (torch.distributions, "kl_divergence"), (torch.distributions.kl, "kl_divergence"),
+                    (torch.distributions.kl, "_kl_bernoulli_bernoulli"), (scipy.special, "rel_entr"),
+                    (scipy.special, "kl_div"), (scipy.special, "entr"), (scipy.stats, "entropy"))
 
 
 @question("kl.q1", points=1)
@@ -73,6 +80,12 @@ def _grid_log_density(x: torch.Tensor, weights, means, sigmas) -> torch.Tensor:
     return torch.logsumexp(torch.stack(comps), 0)
 
 
+def _reverse_kl_on(x: torch.Tensor, log_p: torch.Tensor, mu: float, sigma: float) -> float:
+    """KL(N(mu, sigma^2) || p) by the trapezoid rule on the grid x."""
+    log_q = -0.5 * ((x - mu) / sigma) ** 2 - math.log(sigma) - 0.5 * math.log(2 * math.pi)
+    return torch.trapezoid(log_q.exp() * (log_q - log_p), x).item()
+
+
 @question("kl.q3", points=3)
 def _fit_gaussian(answer):
     """Fit a Gaussian to a mixture by forward and by reverse KL, and predict what a local minimum costs."""
@@ -108,6 +121,18 @@ def _fit_gaussian(answer):
         expect(abs(mu - mode) < 0.05 and abs(sigma - 0.7) < 0.035,
                f"the reverse fit to 0.5 N(-3, 0.7^2) + 0.5 N(3, 0.7^2) started at mu0={mu0} gave mu={mu:.3f}, "
                f"sigma={sigma:.3f}: it should settle on the nearest mode")
+    # A skewed, single-peaked target: here the reverse-KL optimum is neither the peak nor the curvature there (an expert
+    # read passed the cases above with a Laplace approximation, no KL minimised). The check finds the optimum itself
+    # and accepts a fit whose reverse KL is within 0.005 nats of it (a Laplace fit is 0.3 nats above).
+    log_p = _grid_log_density(x, [0.6, 0.4], [0.0, 1.5], [1.0, 0.5])
+    mu, sigma = fit(log_p, "reverse", 0.0, 1.0)
+    best = scipy.optimize.minimize(lambda v: _reverse_kl_on(x, log_p, v[0], math.exp(v[1])), [0.5, 0.0],
+                                   method="Nelder-Mead", options={"xatol": 1e-6, "fatol": 1e-10})
+    excess = _reverse_kl_on(x, log_p, mu, sigma) - best.fun
+    expect(sigma > 0 and excess < 0.005,
+           f"the reverse fit to 0.6 N(0, 1) + 0.4 N(1.5, 0.5^2) gave mu={mu:.3f}, sigma={sigma:.3f}, whose reverse KL is "
+           f"{excess:.3f} nats above the best Gaussian's: minimise KL(q || p) itself, not a shortcut such as the peak "
+           "and the curvature there")
     # 0.8 N(-2, 0.5^2) + 0.2 N(2, 0.5^2), the prompt's two reverse fits: from mu0 = 1.5 gradient descent stays on the
     # small mode (a local minimum), from mu0 = -1.5 it finds the large one.
     log_p = _grid_log_density(x, [0.8, 0.2], [-2.0, 2.0], [0.5, 0.5])
