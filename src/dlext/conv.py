@@ -35,13 +35,16 @@ def output_size(w: int, f: int, p: int = 0, s: int = 1, d: int = 1, *, strict: b
     steps, left = divmod(padded - span, s)
     lost = max(0, left - p)  # the trailing columns are the right padding first, then input pixels
     if strict and lost:
-        # the smallest padding from P up that leaves only zero padding beyond the last position (P + S - 1 always does)
-        fix = next(q for q in range(p, p + s) if (w + 2 * q - span) % s <= q)
+        # the smallest padding (from 0) that leaves only zero padding beyond the last position (P + S - 1 always does),
+        # and the output size it gives; an expert read found the search from P up named P = 3 where P = 1 would do
+        fix = next(q for q in range(0, p + s) if w + 2 * q >= span and (w + 2 * q - span) % s <= q)
+        fix_out = (w + 2 * fix - span) // s + 1
         raise ValueError(
             f"the filter drops input pixels: W + 2P - F = {w} + 2*{p} - {span} = {padded - span} is not a multiple of "
             f"S = {s}, so the last {left} column(s) of the padded input lie beyond the filter's last position, "
             f"{lost} input column(s) (pixels {w - lost}..{w - 1})" + (f" and {left - lost} of zero padding" if left > lost else "")
-            + f"; with P = {fix} only zero padding would be dropped, or drop strict=True to round down as PyTorch does")
+            + f"; with P = {fix} (the smallest such padding; output size {fix_out}) only zero padding would be dropped, "
+              "or drop strict=True to round down as PyTorch does")
     return steps + 1
 
 
