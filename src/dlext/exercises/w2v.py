@@ -134,7 +134,12 @@ def _solve_analogy(fn):
              # "opposite" is -a: its shifted cosine to a is 0, and without the epsilon it scores infinity
              ("a word pointing exactly away from a (keep the epsilon in the denominator)",
               torch.tensor([[1.0, 0, 0], [1, 0.2, 0], [1, 0, 0.2], [-1, 0, 0], [1, 0.2, 0.2], [0, 1, -1]]),
-              ["north", "northeast", "northwest", "opposite", "near", "far"], ("north", "northeast", "northwest"))]
+              ["north", "northeast", "northwest", "opposite", "near", "far"], ("north", "northeast", "northwest")),
+             # a is nearest to both b and c, so an answer that forgets to exclude a returns a (an expert read passed
+             # the check excluding only b and c)
+             ("a query whose best match is a itself", torch.tensor([[1.0, 0, 0], [1, 0.1, 0], [1, 0, 0.1], [0, 1, 0],
+                                                                   [0, 0, 1], [-1, 0, 0]]),
+              ["north", "northeast", "northwest", "east", "up", "south"], ("north", "northeast", "northwest"))]
     for name, vecs, names, (a, b, c) in cases:
         want = _cos_mul_reference(vecs, names, a, b, c)
         got = fn(vecs.clone(), list(names), a, b, c)
