@@ -11,7 +11,8 @@ from dlext.homework import CheckFailure, expect, expect_close, question
 class _BuiltinGRURefused(TorchFunctionMode):
     """While active, PyTorch's own GRU step raises instead of answering for the student's gru_cell.
 
-    A torch-function mode sees every way in: torch.gru_cell, torch._VF.gru_cell, torch.ops.aten.gru_cell (an expert
+    In the notebook's own process (a grader runs the submission elsewhere, where this mode is not active), a
+    torch-function mode sees every way in: torch.gru_cell, torch._VF.gru_cell, torch.ops.aten.gru_cell (an expert
     read passed the earlier check, which replaced the first two attributes, with this third one), nn.GRUCell, nn.GRU.
     """
 
