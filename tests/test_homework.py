@@ -379,6 +379,77 @@ def test_an_untrusted_submissions_folder_and_out_folder_block_nothing(tmp_path, 
     assert all(p.is_file() for p in [out / "grades.csv", out / "=HYPERLINK(1).json"])
 
 
+# Answers that lean on what the exercise asks the student to write. Each check guards against its shortcut; the
+# guards must act in the submission's process, where the student's function runs when grading (an expert read
+# scored 2/2 on rnn.q2 with torch.gru_cell under `grade` when they acted only in the check's process).
+SHORTCUTS = {
+    "rnn.q2": ("def gru_cell(x, h, w_ih, w_hh, b_ih, b_hh):\n    return torch.gru_cell(x, h, w_ih, w_hh, b_ih, b_hh)",
+               "gru_cell", "built-in GRU step"),
+    "kl.q2": ("import scipy.special\n\ndef kl_bernoulli(p, q):\n"
+              "    return torch.as_tensor(scipy.special.rel_entr(p, q) + scipy.special.rel_entr(1 - p, 1 - q))",
+              "kl_bernoulli", "rel_entr"),
+    "cnn.q2": ("from dlext import conv\n\ndef output_size(w, f, p, s, strict=False):\n"
+               "    return conv.output_size(w, f, p, s, strict=strict)", "output_size", "dlext.conv.output_size"),
+    "cnn.q4": ("from dlext import conv\n\ndef receptive_field(layers):\n    return conv.receptive_field(layers)",
+               "receptive_field", "dlext.conv.receptive_field"),
+    "adv.q3": ("def fgsm_linear(W, b, x, y, eps):\n    with torch.enable_grad():\n"
+               "        x = x.clone().requires_grad_()\n"
+               "        loss = torch.nn.functional.cross_entropy(x @ W.T + b, y, reduction='sum')\n"
+               "        (g,) = torch.autograd.grad(loss, x)\n    return (x + eps * g.sign()).clamp(0, 1).detach()",
+               "fgsm_linear", "autograd"),
+    "w2v.q3": ("def ns_loss_and_grad(v, u_pos, u_neg):\n    with torch.inference_mode(False), torch.enable_grad():\n"
+               "        v, u_pos, u_neg = (t.clone().requires_grad_() for t in (v, u_pos, u_neg))\n"
+               "        loss = -torch.nn.functional.logsigmoid(u_pos @ v) - torch.nn.functional.logsigmoid(-(u_neg @ v)).sum()\n"
+               "        loss.backward()\n    return loss.item(), v.grad, u_pos.grad, u_neg.grad",
+               "ns_loss_and_grad", "write the gradients"),
+}
+# the same shortcuts by other roads: PyTorch's op namespace, a module, and tensor operations counted
+OTHER_ROADS = {
+    "rnn.q2": ("def gru_cell(x, h, w_ih, w_hh, b_ih, b_hh):\n"
+               "    return torch.ops.aten.gru_cell(x, h, w_ih, w_hh, b_ih, b_hh)", "gru_cell", "built-in GRU step"),
+    "w2v.q3": ("def ns_loss_and_grad(v, u_pos, u_neg):  # central differences in float64: right, but 2 losses a coordinate\n"
+               "    def loss(v, u_pos, u_neg):\n"
+               "        return -torch.nn.functional.logsigmoid(u_pos @ v) - torch.nn.functional.logsigmoid(-(u_neg @ v)).sum()\n"
+               "    v, u_pos, u_neg = v.double(), u_pos.double(), u_neg.double()\n"
+               "    grads = []\n    for t in (v, u_pos, u_neg):\n        g = torch.zeros_like(t).flatten()\n"
+               "        for i in range(min(g.numel(), 500)):\n"
+               "            e = torch.zeros_like(g); e[i] = 1e-6; e = e.view_as(t)\n"
+               "            up = [a + e if a is t else a for a in (v, u_pos, u_neg)]\n"
+               "            down = [a - e if a is t else a for a in (v, u_pos, u_neg)]\n"
+               "            g[i] = (loss(*up) - loss(*down)) / 2e-6\n        grads.append(g.view_as(t))\n"
+               "    return loss(v, u_pos, u_neg).item(), *grads", "ns_loss_and_grad", "tensor operations"),
+}
+
+
+def _shortcut_notebook(answers: dict):
+    cells = [nbformat.v4.new_code_cell("import torch\n\nimport dlext\nfrom dlext.homework import check",
+                                       metadata={"tags": ["setup"]})]
+    for qid, (source, name, _) in answers.items():
+        cells.append(nbformat.v4.new_code_cell(source, metadata={"tags": ["exercise"]}))
+        cells.append(nbformat.v4.new_code_cell(f'check("{qid}", {name})', metadata={"tags": ["check"]}))
+    return nbformat.v4.new_notebook(cells=cells)
+
+
+def test_guards_refuse_shortcuts_in_the_notebook_and_where_the_submission_runs(tmp_path, shared_data, sandbox):
+    from dlext.homework import evaluate
+    for roads in (SHORTCUTS, OTHER_ROADS):  # in the notebook's own process
+        for qid, (source, name, why) in roads.items():
+            ns = {}
+            exec("import torch\n" + source, ns)
+            result = evaluate(qid, ns[name])
+            assert result.points == 0 and why in result.message, (qid, result)
+    (tmp_path / "subs").mkdir()
+    nbformat.write(_shortcut_notebook(SHORTCUTS), tmp_path / "subs" / "shortcuts.ipynb")
+    nbformat.write(_shortcut_notebook(OTHER_ROADS), tmp_path / "subs" / "roads.ipynb")
+    rows = grade(sorted((tmp_path / "subs").glob("*.ipynb")), tmp_path / "out", timeout=60, jobs=2,
+                 questions=sorted(SHORTCUTS))
+    for student, roads in (("shortcuts", SHORTCUTS), ("roads", OTHER_ROADS)):
+        messages = {t["name"].split(":")[0]: t["output"] for t in _results({"out": tmp_path / "out"}, student)["tests"]}
+        for qid, (_, _, why) in roads.items():
+            row = next(r for r in rows if r["student"] == student and r["question"] == qid)
+            assert row["points"] == 0 and why in messages[qid], (student, qid, row, messages[qid])
+
+
 def test_grade_refuses_to_run_without_the_sandbox(tmp_path):
     env = {**os.environ, "PATH": str(tmp_path)}  # no bwrap on this PATH
     command = [sys.executable, "-m", "dlext.homework", "grade", str(FIXTURES / "submissions" / "correct.ipynb"),

@@ -1,34 +1,202 @@
-"""Guards the checks share (not a topic: no questions here)."""
-import contextlib
+"""Guards the checks share (not a topic: no questions here).
+
+A guard is a context manager that a check wraps around its calls of the student's function, so that an
+answer leaning on what the exercise asks the student to write (``dlext.conv.output_size``, autograd,
+PyTorch's own GRU step) fails with a message saying so. It acts where the student's code runs:
+
+* in a student's notebook, here, around the call;
+* while grading, in the submission's process: the student's function is a stand-in there (``_proxy``),
+  so each guard active here travels with every call as a spec (``spec()``), the submission's process
+  rebuilds it (``from_spec``) around the call, and what it counted comes back (``report``/``receive``).
+  Acting here instead would guard nothing (an expert read scored 2/2 on rnn.q2 with ``torch.gru_cell``
+  under ``python -m dlext.homework grade`` when guards were local only).
+
+Guards catch the lazy answer, not every dishonest one: code in the submission's process can undo them.
+The verdicts that matter (is the answer right?) are computed where that code cannot reach.
+"""
+import importlib
+import types
 
 import torch
+from torch.overrides import TorchFunctionMode
 
 from dlext.homework import CheckFailure
 
 
-@contextlib.contextmanager
-def off_limits(*targets: tuple[object, str], why: str):
-    """While the block runs, each ``(owner, name)`` attribute raises CheckFailure saying ``why`` (``{name}`` filled in).
+class Guard:
+    """Base class: ``context()`` is the effect where the code runs; ``spec()`` rebuilds it elsewhere."""
 
-    The check calls the student's function inside the block, so an answer that leans on what the exercise asks
-    the student to write (``dlext.conv.output_size``, autograd) fails with that message. This works in the
-    notebook's own process; when grading, the student's code runs in another process, where nothing is replaced.
-    A determined cheat can restore the attributes: it catches the lazy answer, not every dishonest one.
-    """
-    saved = [(owner, name, getattr(owner, name)) for owner, name in targets]
+    kind = ""
 
-    def refuse(name):
+    def spec(self) -> dict:
+        raise NotImplementedError
+
+    def context(self):
+        """A context manager that guards the calls made inside it, in this process."""
+        raise NotImplementedError
+
+    def report(self) -> dict:
+        """What the guard observed (sent back from the submission's process)."""
+        return {}
+
+    def receive(self, report: dict) -> None:
+        """Take in what the same guard observed in the submission's process."""
+
+    def __enter__(self):
+        from dlext.homework import _proxy
+        self._remote = _proxy.active() is not None
+        if self._remote:  # grading: the student's code runs in the child, the guard goes with each call
+            _proxy.GUARDS.append(self)
+        else:
+            self._context = self.context()
+            self._context.__enter__()
+        return self
+
+    def __exit__(self, *exc):
+        if self._remote:
+            from dlext.homework import _proxy
+            _proxy.GUARDS.remove(self)
+            return False
+        return self._context.__exit__(*exc)
+
+
+def _path(owner) -> str:
+    """The dotted name of a module or class, checked to lead back to it (so another process can find it)."""
+    if isinstance(owner, types.ModuleType):
+        path = owner.__name__
+    elif isinstance(owner, type):
+        path = f"{owner.__module__}.{owner.__qualname__}"
+    else:
+        raise TypeError(f"a guarded attribute's owner must be a module or a class, got {type(owner).__name__}")
+    if resolve(path) is not owner:
+        raise ValueError(f"{path} does not lead back to the object it names: another process could not guard it")
+    return path
+
+
+def resolve(path: str):
+    """The module or class a dotted name names: the longest importable prefix, then attributes."""
+    parts = path.split(".")
+    for i in range(len(parts), 0, -1):
+        try:
+            obj = importlib.import_module(".".join(parts[:i]))
+        except ImportError:
+            continue
+        for part in parts[i:]:
+            obj = getattr(obj, part)
+        return obj
+    raise ImportError(f"cannot import {path}")
+
+
+class _Replaced:
+    """While active, each ``(owner, name)`` attribute raises CheckFailure(why); restored on exit."""
+
+    def __init__(self, targets, why: str):
+        self.targets, self.why = targets, why
+
+    def __enter__(self):
+        self.saved = [(owner, name, getattr(owner, name)) for owner, name in self.targets]
+        for owner, name, _ in self.saved:
+            setattr(owner, name, self._refuse(name))
+        return self
+
+    def _refuse(self, name):
+        why = self.why
+
         def raise_(*args, **kwargs):
             raise CheckFailure(why.format(name=name))
         return raise_
 
-    try:
-        for owner, name, _ in saved:
-            setattr(owner, name, refuse(name))
-        yield
-    finally:
-        for owner, name, original in saved:
+    def __exit__(self, *exc):
+        for owner, name, original in self.saved:
             setattr(owner, name, original)
+        return False
+
+
+class off_limits(Guard):  # noqa: N801 - used like a function: with off_limits(...):
+    """While the block runs, each ``(owner, name)`` attribute raises CheckFailure saying ``why`` (``{name}``
+    filled in). ``owner`` is a module or a class (``(torch.Tensor, "backward")``)."""
+
+    kind = "off_limits"
+
+    def __init__(self, *targets: tuple[object, str], why: str):
+        self.targets, self.why = list(targets), why
+        self.paths = [(_path(owner), name) for owner, name in targets]
+        for owner, name in targets:
+            getattr(owner, name)  # a misspelt name fails here, in the notebook, not in the grader
+
+    def spec(self) -> dict:
+        return {"kind": self.kind, "targets": [list(p) for p in self.paths], "why": self.why}
+
+    def context(self):
+        return _Replaced(self.targets, self.why)
+
+
+class refuse_torch_functions(Guard):  # noqa: N801
+    """While active, any torch function or tensor method whose name (before a first dot) is in ``names``
+    raises CheckFailure(why). A torch-function mode sees every way in (``torch.gru_cell``,
+    ``torch._VF.gru_cell``, ``torch.ops.aten.gru_cell``, ``nn.GRUCell``), where replacing attributes does not."""
+
+    kind = "torch_functions"
+
+    def __init__(self, names, why: str):
+        self.names, self.why = tuple(names), why
+
+    def spec(self) -> dict:
+        return {"kind": self.kind, "names": list(self.names), "why": self.why}
+
+    def context(self):
+        names, why = self.names, self.why
+
+        class Refused(TorchFunctionMode):
+            def __torch_function__(self, func, types, args=(), kwargs=None):
+                if getattr(func, "__name__", "").split(".")[0] in names:
+                    raise CheckFailure(why)
+                return func(*args, **(kwargs or {}))
+
+        return Refused()
+
+
+class count_torch_calls(Guard):  # noqa: N801
+    """Counts the torch functions and tensor methods called inside the block (``.calls``)."""
+
+    kind = "count"
+
+    def __init__(self):
+        self.calls = 0
+
+    def spec(self) -> dict:
+        return {"kind": self.kind}
+
+    def context(self):
+        guard = self
+
+        class Counting(TorchFunctionMode):
+            def __torch_function__(self, func, types, args=(), kwargs=None):
+                guard.calls += 1
+                return func(*args, **(kwargs or {}))
+
+        return Counting()
+
+    def report(self) -> dict:
+        return {"calls": self.calls}
+
+    def receive(self, report: dict) -> None:
+        calls = report.get("calls") if isinstance(report, dict) else None
+        if type(calls) is not int or calls < 0:
+            raise CheckFailure("the submission's process did not say how many tensor operations the function made")
+        self.calls += calls
+
+
+def from_spec(spec: dict) -> Guard:
+    """The guard a spec describes (in the submission's process, from the grader's request)."""
+    kind = spec.get("kind") if isinstance(spec, dict) else None
+    if kind == "off_limits":
+        return off_limits(*[(resolve(path), name) for path, name in spec["targets"]], why=str(spec["why"]))
+    if kind == "torch_functions":
+        return refuse_torch_functions([str(n) for n in spec["names"]], why=str(spec["why"]))
+    if kind == "count":
+        return count_torch_calls()
+    raise ValueError(f"unknown guard {kind!r}")
 
 
 # the ways a solution reaches autograd (an expert read passed a check with torch.autograd.backward, the third)

@@ -3,29 +3,18 @@ import math
 
 import torch
 from torch import nn
-from torch.overrides import TorchFunctionMode
 
+from dlext.exercises._guards import refuse_torch_functions
 from dlext.homework import CheckFailure, expect, expect_close, question
 
 
-class _BuiltinGRURefused(TorchFunctionMode):
-    """While active, PyTorch's own GRU step raises instead of answering for the student's gru_cell.
-
-    In the notebook's own process (a grader runs the submission elsewhere, where this mode is not active), a
-    torch-function mode sees every way in: torch.gru_cell, torch._VF.gru_cell, torch.ops.aten.gru_cell (an expert
-    read passed the earlier check, which replaced the first two attributes, with this third one), nn.GRUCell, nn.GRU.
-    """
-
-    REFUSED = ("gru_cell", "gru", "_thnn_fused_gru_cell")
-
-    def __torch_function__(self, func, types, args=(), kwargs=None):
-        if getattr(func, "__name__", "").split(".")[0] in self.REFUSED:
-            raise CheckFailure("gru_cell calls PyTorch's built-in GRU step (torch.gru_cell, torch.ops.aten.gru_cell, "
-                               "nn.GRUCell or nn.GRU): write the gate equations yourself")
-        return func(*args, **(kwargs or {}))
-
-
-_builtin_gru_refused = _BuiltinGRURefused
+def _builtin_gru_refused():
+    """PyTorch's own GRU step raises instead of answering for the student's gru_cell: a torch-function guard sees
+    every way in (torch.gru_cell, torch._VF.gru_cell, torch.ops.aten.gru_cell: an expert read passed an earlier
+    check, which replaced the first two attributes, with the third; nn.GRUCell, nn.GRU)."""
+    return refuse_torch_functions(("gru_cell", "gru", "_thnn_fused_gru_cell"),
+                                  why="gru_cell calls PyTorch's built-in GRU step (torch.gru_cell, torch.ops.aten.gru_cell, "
+                                      "nn.GRUCell or nn.GRU): write the gate equations yourself")
 
 
 @question("rnn.q1", points=1)

@@ -2,9 +2,8 @@
 import math
 
 import torch
-from torch.overrides import TorchFunctionMode
 
-from dlext.exercises._guards import AUTOGRAD, off_limits
+from dlext.exercises._guards import AUTOGRAD, count_torch_calls, off_limits
 from dlext.homework import CheckFailure, expect, expect_close, question
 
 
@@ -27,18 +26,6 @@ def _always_kept(answer):
     t = 1e-3
     expect_close(answer, ((1 + math.sqrt(5)) / 2) ** 2 * t, "the share below which every occurrence is kept",
                  rtol=1e-3, reveal=False)
-
-
-class _CountTorchCalls(TorchFunctionMode):
-    """Counts the torch functions and tensor methods called while active."""
-
-    def __init__(self):
-        super().__init__()
-        self.calls = 0
-
-    def __torch_function__(self, func, types, args=(), kwargs=None):
-        self.calls += 1
-        return func(*args, **(kwargs or {}))
 
 
 # The formulas of eq. (nsgrad) take a few dozen tensor operations for any size (a loop over the K noise words
@@ -68,7 +55,7 @@ def _ns_loss_and_grad(fn):
     cases.append(("scores of about -120 and +120", v, -far, torch.stack([far, far + 0.01 * torch.randn(6, generator=g)])))
     for name, v, u_pos, u_neg in cases:
         # the gradients must be written by hand: autograd records nothing, and turning it back on does not help
-        counter = _CountTorchCalls()
+        counter = count_torch_calls()
         with off_limits(*AUTOGRAD, why="your function calls {name}: write the gradients of eq. (nsgrad) by hand"), \
                 torch.inference_mode(), counter:
             out = fn(v.clone(), u_pos.clone(), u_neg.clone())

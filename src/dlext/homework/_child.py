@@ -28,14 +28,15 @@ def _clean_path() -> None:
 
 _clean_path()
 
+import builtins  # noqa: E402
+import contextlib  # noqa: E402
 import signal  # noqa: E402
 import traceback  # noqa: E402
-import builtins  # noqa: E402
 
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
-from dlext.homework import _sandbox, _wire  # noqa: E402
+from dlext.homework import CheckFailure, _sandbox, _wire  # noqa: E402
 from dlext.homework._runner import CappedOutput, TimeLimit, install_guard, time_limit  # noqa: E402
 
 MESSAGE_LIMIT = 1000
@@ -137,7 +138,15 @@ def _error(err: BaseException) -> dict:
     if len(text) > MESSAGE_LIMIT:
         text = text[:MESSAGE_LIMIT] + "..."
     return {"ok": False, "timeout": isinstance(err, TimeLimit), "name": type(err).__name__[:100],
-            "base": _builtin_base(err), "message": text}
+            "base": _builtin_base(err), "message": text, "refused": isinstance(err, CheckFailure)}
+
+
+def _guards(specs) -> list:
+    """The check's guards for one call, rebuilt from the grader's specs (dlext.exercises._guards)."""
+    if not specs:
+        return []
+    from dlext.exercises._guards import from_spec
+    return [from_spec(spec) for spec in specs]
 
 
 def handle_request(session: Session, request: dict, buffers: list) -> tuple[dict, list]:
@@ -184,7 +193,11 @@ def handle_request(session: Session, request: dict, buffers: list) -> tuple[dict
             if grad else []
         mutable = _wire.flat_arrays((args, kwargs))
         before = [_snapshot(v) for v in mutable]
-        with torch.set_grad_enabled(grad or bool(request.get("grad_enabled"))):
+        guards = _guards(request.get("guards"))
+        with torch.set_grad_enabled(grad or bool(request.get("grad_enabled"))), \
+                torch.inference_mode(request.get("inference") is True), contextlib.ExitStack() as stack:
+            for guard in guards:
+                stack.enter_context(guard.context())
             if op == "call":
                 value = target(*args, **kwargs)
             elif op == "make":
@@ -197,7 +210,7 @@ def handle_request(session: Session, request: dict, buffers: list) -> tuple[dict
                 value = list(target)[:100_000]
         changed = [[i, v] for i, (b, v) in enumerate(zip(before, mutable)) if not _same(b, v)]
         result = {"value": value, "changed": changed}  # the random state stays here: the judge keeps its own
-        header = {"ok": True}
+        header = {"ok": True, "guards": [guard.report() for guard in guards]}
         if grad:
             outputs = [t for t in _wire.flat_arrays(value) if isinstance(t, torch.Tensor)]
             key = len(session.objects) + len(session.graphs) + 1

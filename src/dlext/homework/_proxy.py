@@ -13,7 +13,11 @@ Remotes). A Remote compares equal only to itself and converts to nothing, so a f
   of their own, so a submission that reseeds itself cannot make the judge's next random case repeat;
 * ``torch.Generator`` arguments by state (the caller's generator advances as if used here);
 * gradients: when grad mode is on and an argument requires grad, the call is one autograd node here
-  whose backward asks the child for the gradients of its inputs.
+  whose backward asks the child for the gradients of its inputs;
+* grad mode and inference mode as they are here;
+* the check's guards (``dlext.exercises._guards``: attributes and torch functions off limits, a count
+  of tensor operations): the ones active here go with the call as specs and wrap it there, and what
+  they counted comes back.
 """
 import os
 import secrets
@@ -35,6 +39,8 @@ class SubmissionTimeout(BaseException):
 
 
 _ACTIVE: list = []  # the Child that checks and tests talk to (set by the judge)
+GUARDS: list = []  # the check's guards active now (dlext.exercises._guards): they go with each call
+GUARDED_OPS = ("call", "getitem", "len", "iter")  # the requests that run the student's code
 
 
 def active() -> "Child | None":
@@ -46,6 +52,9 @@ def _exception(header: dict) -> BaseException:
     """The exception the student's code raised, rebuilt from its names (a built-in base class)."""
     import builtins
     message, name, base = str(header.get("message", ""))[:2000], str(header.get("name", "")), header.get("base")
+    if header.get("refused") is True:  # a guard refused a call (forging this only fails the submission)
+        from dlext.homework import CheckFailure
+        return CheckFailure(message)
     cls = getattr(builtins, base, None) if isinstance(base, str) else None
     if not (isinstance(cls, type) and issubclass(cls, Exception)):
         cls = Exception
@@ -225,11 +234,19 @@ class Child:
                                      "numpy": [name, key, int(pos), int(has_gauss), float(cached)]})
         offset = len(bufs)
         rng = _shift(rng, offset)
+        guards = list(GUARDS) if op in GUARDED_OPS else []
         header, out = self.request(op, buffers=bufs + rng_bufs, target=target, args=args_node, kwargs=kwargs_node,
-                                   rng=rng, grad=grad, grad_enabled=torch.is_grad_enabled(), **fields)
+                                   rng=rng, grad=grad, grad_enabled=torch.is_grad_enabled(),
+                                   inference=torch.is_inference_mode_enabled(),
+                                   guards=[g.spec() for g in guards], **fields)
         result = self.decode(header.get("result"), out, grad=grad)
         if not isinstance(result, dict) or set(result) != {"value", "changed"}:
             raise _wire.WireError("malformed call result")
+        reports = header.get("guards", [])
+        if not (isinstance(reports, list) and len(reports) == len(guards)):
+            raise _wire.WireError("malformed guard reports")
+        for guard, report in zip(guards, reports):
+            guard.receive(report)
         torch.randint(2, (1,))  # the judge's own generators step on, whatever the submission did with its own
         np.random.randint(2)
         _write_back(_wire.flat_arrays((args, kwargs)), result["changed"])
