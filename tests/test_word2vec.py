@@ -287,10 +287,38 @@ def test_the_gradient_check_refuses_finite_differences():
         loss = -nn.functional.logsigmoid(u_pos @ v) - nn.functional.logsigmoid(-(u_neg @ v)).sum()
         return float(loss), g[:D], g[D:2 * D], g[2 * D:].reshape(K, D)
 
+    def numpy_finite_differences(v, u_pos, u_neg, h=1e-6):  # a fifth read's answer: the numbers leave torch, uncounted
+        import numpy as np
+        xs = [np.array(t.tolist(), dtype=np.float64) for t in (v, u_pos, u_neg)]
+
+        def loss(v, u_pos, u_neg):
+            return float(np.logaddexp(0, -(u_pos @ v)) + np.logaddexp(0, u_neg @ v).sum())
+        grads = []
+        for i, x in enumerate(xs):
+            g = np.zeros(x.size)
+            for j in range(x.size):
+                step = np.zeros(x.size)
+                step[j] = h
+                up = [y + step.reshape(y.shape) if k == i else y for k, y in enumerate(xs)]
+                down = [y - step.reshape(y.shape) if k == i else y for k, y in enumerate(xs)]
+                g[j] = (loss(*up) - loss(*down)) / (2 * h)
+            grads.append(torch.from_numpy(g.reshape(x.shape)))
+        return (loss(*xs), *grads)
+
     assert evaluate("w2v.q3", ns_loss_and_grad).passed
     assert evaluate("w2v.q3", looped).passed
     assert not evaluate("w2v.q3", finite_differences).passed
     assert not evaluate("w2v.q3", batched_finite_differences).passed
+    for leave in ("tolist", "numpy", "asarray"):  # every way out to NumPy is refused, and saying so
+        def out(v, u_pos, u_neg, leave=leave):
+            import numpy as np
+            convert = {"tolist": lambda t: np.array(t.tolist()), "numpy": lambda t: t.numpy(), "asarray": np.asarray}[leave]
+            return numpy_finite_differences(*[torch.from_numpy(np.array(convert(t), dtype=np.float64))
+                                              for t in (v, u_pos, u_neg)])
+        result = evaluate("w2v.q3", out)
+        assert not result.passed and "finite differences" in result.message, (leave, result)
+    assert not hasattr(torch.Tensor, "__dict__") or "numpy" not in vars(torch.Tensor)  # restored as it was
+    assert torch.ones(2).numpy().tolist() == [1.0, 1.0]
 
 
 def test_the_gradient_check_refuses_every_door_to_autograd():

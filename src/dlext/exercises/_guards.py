@@ -94,8 +94,10 @@ class _Replaced:
         self.targets, self.why = targets, why
 
     def __enter__(self):
-        self.saved = [(owner, name, getattr(owner, name)) for owner, name in self.targets]
-        for owner, name, _ in self.saved:
+        # whether each attribute is the owner's own or inherited (torch.Tensor.numpy lives on its C base class): on exit
+        # an inherited one is deleted again, not copied into the owner
+        self.saved = [(owner, name, getattr(owner, name), name in vars(owner)) for owner, name in self.targets]
+        for owner, name, _, _ in self.saved:
             setattr(owner, name, self._refuse(name))
         return self
 
@@ -107,8 +109,11 @@ class _Replaced:
         return raise_
 
     def __exit__(self, *exc):
-        for owner, name, original in self.saved:
-            setattr(owner, name, original)
+        for owner, name, original, own in self.saved:
+            if own:
+                setattr(owner, name, original)
+            else:
+                delattr(owner, name)
         return False
 
 
@@ -201,3 +206,8 @@ def from_spec(spec: dict) -> Guard:
 
 # the ways a solution reaches autograd (an expert read passed a check with torch.autograd.backward, the third)
 AUTOGRAD = ((torch.autograd, "grad"), (torch.Tensor, "backward"), (torch.autograd, "backward"))
+# the ways a tensor's numbers leave torch in bulk (where count_torch_calls no longer sees the arithmetic: an expert read
+# passed w2v.q3 with finite differences in NumPy on .tolist()); one number at a time (.item(), float()) stays counted
+TO_OTHER_LIBRARIES = ((torch.Tensor, "numpy"), (torch.Tensor, "tolist"), (torch.Tensor, "__array__"),
+                      (torch.Tensor, "__dlpack__"), (torch.Tensor, "untyped_storage"), (torch.Tensor, "storage"),
+                      (torch.Tensor, "data_ptr"))

@@ -3,7 +3,7 @@ import math
 
 import torch
 
-from dlext.exercises._guards import AUTOGRAD, count_torch_calls, off_limits
+from dlext.exercises._guards import AUTOGRAD, TO_OTHER_LIBRARIES, count_torch_calls, off_limits
 from dlext.homework import CheckFailure, expect, expect_close, question
 
 
@@ -57,6 +57,9 @@ def _ns_loss_and_grad(fn):
         # the gradients must be written by hand: autograd records nothing, and turning it back on does not help
         counter = count_torch_calls()
         with off_limits(*AUTOGRAD, why="your function calls {name}: write the gradients of eq. (nsgrad) by hand"), \
+                off_limits(*TO_OTHER_LIBRARIES, why="your function calls tensor.{name}: write eq. (nsgrad) with tensor "
+                                                    "operations (the check counts them: numbers estimated elsewhere, "
+                                                    "by finite differences, are not a derivation)"), \
                 torch.inference_mode(), counter:
             out = fn(v.clone(), u_pos.clone(), u_neg.clone())
         expect(counter.calls <= _MAX_CALLS,
