@@ -144,6 +144,7 @@ CASES: dict[str, list[Case]] = {
     "train.fit": [bad(train.fit, _clf(), 10, lambda i: None, batch_size=0, progress=False, names="batch_size"),
                   bad(train.fit, _clf(), 0, lambda i: None, progress=False, names="n"),
                   bad(train.fit, _clf(), 10, lambda i: None, lr=-1.0, progress=False, names="lr"),
+                  bad(train.fit, _clf(), 10, lambda i: None, clip_norm=0.0, progress=False, names="clip_norm"),
                   bad(train.fit, _clf(), 10, "loss", raises=TypeError, names="batch_loss"),
                   bad(train.fit, "model", 10, lambda i: None, raises=TypeError, names="model")],
     "train.train_classifier": [

@@ -26,6 +26,24 @@ def test_train_classifier_learns_a_separable_problem():
     assert train.accuracy(model, X, y, device=torch.device("cpu")) > max(before, 0.95)
 
 
+def test_clip_norm_bounds_every_step():
+    """With clip_norm, SGD's step is lr times a gradient of norm at most clip_norm (and unclipped steps are larger)."""
+    X, y = _blobs()
+    for clip in (None, 0.01):
+        dlext.seed(0)
+        model = nn.Linear(2, 2)
+        with torch.no_grad():
+            model.weight.mul_(50)  # large logits: large gradients
+        before = torch.cat([p.detach().flatten().clone() for p in model.parameters()])
+        train.train_classifier(model, X, y, device=torch.device("cpu"), epochs=1, batch_size=len(X), progress=False,
+                               optimizer=torch.optim.SGD(model.parameters(), lr=1.0), clip_norm=clip)
+        step = (torch.cat([p.detach().flatten() for p in model.parameters()]) - before).norm().item()
+        if clip is None:
+            assert step > 0.1
+        else:
+            assert step <= clip * (1 + 1e-3)  # float32 rounding of the rescaled gradient
+
+
 def test_batches_cover_every_index_once():
     idx = torch.cat(list(train.batches(10, 3, generator=torch.Generator().manual_seed(0))))
     assert sorted(idx.tolist()) == list(range(10))

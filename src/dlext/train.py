@@ -23,11 +23,12 @@ def batches(n: int, batch_size: int, shuffle: bool = True,
 
 def fit(model: nn.Module, n: int, batch_loss: Callable[[Tensor], Tensor], *, epochs: int = 1,
         batch_size: int = 128, lr: float = 1e-3, optimizer: torch.optim.Optimizer | None = None,
-        progress: bool = True, desc: str = "training") -> list[float]:
+        progress: bool = True, desc: str = "training", clip_norm: float | None = None) -> list[float]:
     """Mini-batch training of ``model`` on examples ``0..n-1``; returns the loss of every mini-batch.
 
     ``batch_loss(idx)`` computes the loss of the examples ``idx`` (it moves them to the device);
     each epoch visits the examples in a new random order. Uses Adam(lr) unless an optimizer is given.
+    With ``clip_norm``, each step's gradient is rescaled to at most that norm (over all parameters) first.
     The model is left in train mode (training is what the caller asked for).
     """
     v.module("model", model)
@@ -39,6 +40,8 @@ def fit(model: nn.Module, n: int, batch_loss: Callable[[Tensor], Tensor], *, epo
     if optimizer is not None:
         v.optimizer("optimizer", optimizer, model)  # an optimizer over another model would train nothing here
     v.flag("progress", progress)
+    if clip_norm is not None:
+        clip_norm = v.number("clip_norm", clip_norm, 0.0, low_open=True)
     model.train()
     opt = optimizer or torch.optim.Adam(model.parameters(), lr=lr)
     losses = []
@@ -48,6 +51,8 @@ def fit(model: nn.Module, n: int, batch_loss: Callable[[Tensor], Tensor], *, epo
                 loss = batch_loss(idx)
                 opt.zero_grad()
                 loss.backward()
+                if clip_norm is not None:
+                    nn.utils.clip_grad_norm_(model.parameters(), clip_norm)
                 opt.step()
                 losses.append(loss.item())
                 bar.update(1)
@@ -58,10 +63,10 @@ def fit(model: nn.Module, n: int, batch_loss: Callable[[Tensor], Tensor], *, epo
 def train_classifier(model: nn.Module, X: Tensor, y: Tensor, *, device: torch.device,
                      epochs: int = 1, batch_size: int = 128, lr: float = 1e-3,
                      optimizer: torch.optim.Optimizer | None = None,
-                     progress: bool = True, desc: str = "training") -> list[float]:
+                     progress: bool = True, desc: str = "training", clip_norm: float | None = None) -> list[float]:
     """Train ``model`` with cross-entropy on (X, y); returns the loss of every mini-batch.
 
-    Uses Adam(lr) unless an optimizer is given. X and y stay where they are; each batch is moved
+    Uses Adam(lr) unless an optimizer is given; ``clip_norm`` as in :func:`fit`. X and y stay where they are; each batch is moved
     to ``device``, so a CPU dataset can feed a GPU model (which stays on ``device``, in train mode).
     """
     v.module("model", model)
@@ -79,7 +84,7 @@ def train_classifier(model: nn.Module, X: Tensor, y: Tensor, *, device: torch.de
         return nn.functional.cross_entropy(model(X[idx].to(device)), y[idx].to(device))
 
     return fit(model, len(X), batch_loss, epochs=epochs, batch_size=batch_size, lr=lr,
-               optimizer=optimizer, progress=progress, desc=desc)
+               optimizer=optimizer, progress=progress, desc=desc, clip_norm=clip_norm)
 
 
 def predict_proba(model: nn.Module, X: Tensor, *, device: torch.device, batch_size: int = 1000) -> Tensor:
