@@ -65,6 +65,8 @@ COVERED_ELSEWHERE = {
     "homework/_proxy.py": "make('dlext.x.Y') imports a module named in a string: such strings are scanned",
     "homework/_judge.py": "the grader (not run by a chapter)",
     "homework/grade.py": "the grader: opens submissions and writes grades (not run by a chapter)",
+    "exercises/_guards.py": "resolve() imports a guarded attribute's owner by name only in the grader's student "
+                            "process; in a notebook the owners are the check module's own imports, which are scanned",
 }
 LOADS_BY_NAME = re.compile(r"import_module\(|__import__\(|resources\.files\(|\bexec\(|\bopen\(")
 
