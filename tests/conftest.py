@@ -75,10 +75,15 @@ def _guard_getaddrinfo(real):
 
 # --- Chapter run times under nbval, against their budgets (benchmarks/targets.yml) -----------------------
 # The book promises at most about three minutes per chapter on a 2-core laptop; every `make test` measures it.
-# Timing is noisy on a shared machine, so a chapter fails the run only past twice its budget; anything over
-# the budget itself is reported in the summary.
+# What counts is the chapter's kernel CPU time (user + system, the kernel process and the children it waited for),
+# as on the book's Results page: under `make test` two workers share two cores with the homework sandboxes, and a
+# chapter's wall-clock time there grows with whatever else runs (CI's 08_gans: 385 s wall-clock where the same
+# chapter alone on an idle machine of the same kind took 341 s). Where the CPU time is not known (no
+# $DLEXT_NBVAL_OUT, a platform without /proc), the wall-clock time counts. A chapter fails the run only past
+# twice its budget; anything over the budget itself is reported in the summary, with both times.
 BUDGET_FAIL_FACTOR = 2.0
 _chapter_seconds: dict[str, float] = {}
+_SESSION_START = __import__("time").time()
 
 
 def pytest_runtest_logreport(report):
@@ -94,22 +99,44 @@ def _budgets() -> dict[str, float]:
     return yaml.safe_load((ROOT / "benchmarks" / "targets.yml").read_text())["budgets"]
 
 
-def _over_budget() -> list[tuple[str, float, float | None, str]]:
-    budgets = _budgets()
+def _kernel_cpu_seconds(out: str | None, since: float) -> dict[str, float]:
+    """{chapter name: kernel CPU seconds} from the run records nbval staged in `out` during this session."""
+    import json
+
+    if not out:
+        return {}
+    found = {}
+    for record in Path(out).glob("*.run.json"):
+        try:
+            if record.stat().st_mtime < since:
+                continue  # left by an earlier run
+            cpu = json.loads(record.read_text()).get("cpu_seconds")
+        except (OSError, ValueError):
+            continue
+        if isinstance(cpu, (int, float)) and not isinstance(cpu, bool):
+            found[record.name.removesuffix(".run.json")] = float(cpu)
+    return found
+
+
+def budget_rows(wall: dict[str, float], cpu: dict[str, float],
+                budgets: dict[str, float]) -> list[tuple[str, float, float | None, float | None, str]]:
+    """(chapter, wall s, CPU s or None, budget or None, verdict) per chapter; the CPU time counts where known."""
     rows = []
-    for name, seconds in sorted(_chapter_seconds.items()):
-        budget = budgets.get(name)
-        verdict = "" if budget is None or seconds <= budget else "over budget"
-        if budget is not None and seconds > BUDGET_FAIL_FACTOR * budget:
+    for name, seconds in sorted(wall.items()):
+        budget, used = budgets.get(name), cpu.get(name)
+        counted = seconds if used is None else used
+        verdict = "" if budget is None or counted <= budget else "over budget"
+        if budget is not None and counted > BUDGET_FAIL_FACTOR * budget:
             verdict = f"more than {BUDGET_FAIL_FACTOR:g}x the budget: fails the run"
-        rows.append((name, seconds, budget, verdict))
+        rows.append((name, seconds, used, budget, verdict))
     return rows
 
 
 def pytest_sessionfinish(session, exitstatus):
     if not _chapter_seconds or hasattr(session.config, "workerinput"):
         return
-    session.config._dlext_chapter_rows = rows = _over_budget()
+    cpu = _kernel_cpu_seconds(os.environ.get("DLEXT_NBVAL_OUT"), _SESSION_START)
+    session.config._dlext_chapter_rows = rows = budget_rows(_chapter_seconds, cpu, _budgets())
     if exitstatus == 0 and any(v.startswith("more than") for *_, v in rows):
         session.exitstatus = pytest.ExitCode.TESTS_FAILED
 
@@ -124,9 +151,12 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config):
     rows = getattr(config, "_dlext_chapter_rows", None)
     if not rows:
         return
-    terminalreporter.section("chapter run times under nbval (seconds; budgets in benchmarks/targets.yml)")
-    for name, seconds, budget, verdict in rows:
-        terminalreporter.write_line(f"{name:28s} {seconds:7.1f} s  budget {budget if budget else '-':>4}  {verdict}")
+    terminalreporter.section("chapter run times under nbval (seconds; the kernel's CPU time counts where known; "
+                             "budgets in benchmarks/targets.yml)")
+    for name, seconds, cpu, budget, verdict in rows:
+        cpu_text = f"{cpu:7.1f}" if cpu is not None else "      -"
+        terminalreporter.write_line(f"{name:22s} wall {seconds:7.1f} s  CPU {cpu_text} s  "
+                                    f"budget {budget if budget else '-':>4}  {verdict}")
 
 
 # --- Which chapters nbval runs: each chapter executes at most twice per CI run ------------------------

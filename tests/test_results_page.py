@@ -73,3 +73,27 @@ def test_a_chapter_is_over_budget_by_its_kernel_cpu_time_not_its_wall_clock_time
     assert cell.startswith("50.0 ") and "cached run of 2026-01-02 03:04 UTC" in cell and not over
     assert results_page.run_time_cell(None, 60) == ("not executed in this build", False)
     assert results_page.run_time_cell({"cpu_seconds": None, "cached": True}, 60)[0].startswith("not measured")
+
+
+def test_the_nbval_budget_check_counts_kernel_cpu_time_where_known_and_fails_past_twice_the_budget(tmp_path):
+    import json
+    import time
+
+    import conftest
+
+    budgets = {"08_gans": 180, "10_adversarial": 150}
+    # CI's 08_gans: 385 s wall-clock under make test's two workers; its kernel's CPU time is what counts
+    rows = conftest.budget_rows({"08_gans": 385.0, "10_adversarial": 120.0}, {"08_gans": 300.0}, budgets)
+    assert rows == [("08_gans", 385.0, 300.0, 180, "over budget"), ("10_adversarial", 120.0, None, 150, "")]
+    rows = conftest.budget_rows({"08_gans": 300.0, "10_adversarial": 301.0}, {"08_gans": 361.0}, budgets)
+    assert [r[-1] for r in rows] == ["more than 2x the budget: fails the run"] * 2  # CPU 361 > 360; wall 301 > 300
+    assert conftest.budget_rows({"99_new": 500.0}, {}, budgets) == [("99_new", 500.0, None, None, "")]
+    # the run records staged in $DLEXT_NBVAL_OUT during this session; an older record does not count
+    (tmp_path / "08_gans.run.json").write_text(json.dumps({"cpu_seconds": 290.5, "wall_seconds": 380.0}))
+    (tmp_path / "09_conditional_gans.run.json").write_text(json.dumps({"cpu_seconds": None}))
+    old = tmp_path / "10_adversarial.run.json"
+    old.write_text(json.dumps({"cpu_seconds": 100.0}))
+    import os
+    os.utime(old, (time.time() - 3600, time.time() - 3600))
+    assert conftest._kernel_cpu_seconds(str(tmp_path), time.time() - 60) == {"08_gans": 290.5}
+    assert conftest._kernel_cpu_seconds(None, 0) == {}
