@@ -402,6 +402,14 @@ SHORTCUTS = {
                "        loss = -torch.nn.functional.logsigmoid(u_pos @ v) - torch.nn.functional.logsigmoid(-(u_neg @ v)).sum()\n"
                "        loss.backward()\n    return loss.item(), v.grad, u_pos.grad, u_neg.grad",
                "ns_loss_and_grad", "write the gradients"),
+    "gan.q2": ("import scipy.stats\n\ndef js_divergence(p, q):  # SciPy's KL, reading the tensors through NumPy\n"
+               "    m = (p + q) / 2\n    return float(0.5 * scipy.stats.entropy(p, m) + 0.5 * scipy.stats.entropy(q, m))",
+               "js_divergence", "ruled out here"),
+    "cgan.q3": ("from dlext import gan\n\nclass Same(torch.autograd.Function):\n"
+                "    @staticmethod\n    def forward(ctx, x):\n        return x.view_as(x)\n"
+                "    @staticmethod\n    def backward(ctx, g):\n        return g\n\n"
+                "def reverse_gradient(x, scale):  # an identity Function of one's own around the library's reversal\n"
+                "    return Same.apply(gan.grad_reverse(x, scale))", "reverse_gradient", "of your own"),
 }
 # the same shortcuts by other roads: PyTorch's op namespace, a module, and tensor operations counted
 OTHER_ROADS = {
@@ -418,6 +426,11 @@ OTHER_ROADS = {
                "            down = [a - e if a is t else a for a in (v, u_pos, u_neg)]\n"
                "            g[i] = (loss(*up) - loss(*down)) / 2e-6\n        grads.append(g.view_as(t))\n"
                "    return loss(v, u_pos, u_neg).item(), *grads", "ns_loss_and_grad", "tensor operations"),
+    "cgan.q3": ("class Same(torch.autograd.Function):\n"
+                "    @staticmethod\n    def forward(ctx, x):\n        return x.view_as(x)\n"
+                "    @staticmethod\n    def backward(ctx, g):\n        return g\n\n"
+                "def reverse_gradient(x, scale):  # the reversal built from detach(), wrapped in a Function of one's own\n"
+                "    return Same.apply(x - (1 + scale) * (x - x.detach()))", "reverse_gradient", "the input itself"),
 }
 
 

@@ -7,17 +7,16 @@ Each run repeats the chapter's cells exactly (same step counts, seeding, judge a
 with ``dlext.seed(seed)`` for the GAN instead of ``dlext.seed(0)``; seed 0 therefore reproduces the
 chapter's own numbers on the same machine. Writes ``src/dlext/evidence/<topic>.json``.
 
-The chapters' generator and discriminator now keep their weights in the channels_last layout (faster on a CPU;
-the same function, rounded differently), and so does this script; the seed runs recorded before that change
-were made in the default layout, so their seed 0 is not this script's seed 0 bit for bit.
+The chapters' generator and discriminator keep their weights in the channels_last layout (faster on a CPU; the
+same function, rounded differently), and so does this script.
 """
 import argparse
 import json
-import platform
 import sys
 from pathlib import Path
 
 import torch
+from _chapter import cpu_name
 
 import dlext
 from dlext import data, gan, train
@@ -103,7 +102,7 @@ def main():
         for k, val in r.items():
             values.setdefault(k, []).append(val)
     record = {"command": "OMP_NUM_THREADS=1 PYTHONPATH=src python " + " ".join(["benchmarks/evidence/gans.py", *sys.argv[1:]]),
-              "machine": f"{platform.processor() or platform.machine()}, {torch.get_num_threads()} thread(s), "
+              "machine": f"{cpu_name()}, {torch.get_num_threads()} thread(s), "
                          f"torch {torch.__version__}, device {device}",
               "seeds": args.seeds, "values": values}
     path = ROOT / "src" / "dlext" / "evidence" / f"{args.topic}.json"

@@ -14,6 +14,7 @@ PyTorch's own GRU step) fails with a message saying so. It acts where the studen
 Guards catch the lazy answer, not every dishonest one: code in the submission's process can undo them.
 The verdicts that matter (is the answer right?) are computed where that code cannot reach.
 """
+import contextlib
 import importlib
 import types
 
@@ -192,6 +193,55 @@ class count_torch_calls(Guard):  # noqa: N801
         self.calls += calls
 
 
+def _not_own_function(args, value) -> str | None:
+    """Why ``value`` is not the output of the student's own autograd.Function applied to ``args[0]`` (None if it is)."""
+    grad_fn = getattr(value, "grad_fn", None) if isinstance(value, torch.Tensor) else None
+    cls = getattr(grad_fn, "_forward_cls", None)
+    if not (isinstance(cls, type) and issubclass(cls, torch.autograd.Function)) \
+            or cls.__module__.startswith(("dlext", "torch")):
+        return "its output does not come from a torch.autograd.Function of your own"
+    edges = [node for node, _ in grad_fn.next_functions if node is not None]
+    if not args or len(edges) != 1 or getattr(edges[0], "variable", None) is not args[0]:
+        return ("your Function must be applied to the input itself (its backward is then the only way back to the "
+                "input), not to something computed from it")
+    return None
+
+
+class own_function_output(Guard):  # noqa: N801
+    """The call's output must come straight from an autograd.Function defined by the student (not in dlext or torch),
+    applied to the call's first argument. Checked on the output where the call ran: in a notebook by ``verify``,
+    while grading in the submission's process, whose verdict comes back (the graph cannot travel)."""
+
+    kind = "own_function"
+
+    def __init__(self, why: str):
+        self.why, self.problem = why, None
+
+    def spec(self) -> dict:
+        return {"kind": self.kind, "why": self.why}
+
+    def context(self):
+        return contextlib.nullcontext()
+
+    def inspect(self, args, value) -> None:
+        """Look at one call's arguments and output (in the submission's process while grading)."""
+        self.problem = _not_own_function(args, value)
+
+    def report(self) -> dict:
+        return {"problem": self.problem}
+
+    def receive(self, report: dict) -> None:
+        problem = report.get("problem", "no verdict came back") if isinstance(report, dict) else "no verdict came back"
+        if problem is not None:
+            raise CheckFailure(f"{self.why}: {problem}")
+
+    def verify(self, args, value) -> None:
+        """In a notebook, check the output here; while grading, the verdict already came back with the call."""
+        if not self._remote:
+            self.inspect(args, value)
+            self.receive(self.report())
+
+
 def from_spec(spec: dict) -> Guard:
     """The guard a spec describes (in the submission's process, from the grader's request)."""
     kind = spec.get("kind") if isinstance(spec, dict) else None
@@ -201,6 +251,8 @@ def from_spec(spec: dict) -> Guard:
         return refuse_torch_functions([str(n) for n in spec["names"]], why=str(spec["why"]))
     if kind == "count":
         return count_torch_calls()
+    if kind == "own_function":
+        return own_function_output(why=str(spec["why"]))
     raise ValueError(f"unknown guard {kind!r}")
 
 

@@ -3,6 +3,7 @@ import math
 
 import torch
 
+from dlext.exercises._guards import own_function_output
 from dlext.homework import expect, expect_close, question
 
 
@@ -68,18 +69,17 @@ def _grad_reverse(fn):
     """A gradient-reversal layer, written as one's own torch.autograd.Function."""
     for scale in (0.3, 2.0):
         x = torch.randn(6, generator=torch.Generator().manual_seed(0), requires_grad=True)
-        y = fn(x, scale)
+        # the gradient must come from the student's own autograd.Function, applied to x itself: its backward node
+        # knows the class, and its one input edge leads to x (an identity Function wrapped around gan.grad_reverse,
+        # or around an expression built from detach(), passed a check of the class alone). While grading, the call
+        # runs in the submission's process and the guard looks at the output there, where its graph lives.
+        with own_function_output("reverse_gradient should return the output of your own torch.autograd.Function "
+                                 "(its .apply) called on x, not gan.grad_reverse or an expression built from "
+                                 "detach()") as own:
+            y = fn(x, scale)
         expect(isinstance(y, torch.Tensor) and torch.equal(y.detach(), x.detach()),
                "reverse_gradient should return its input unchanged on the way forward")
-        # the gradient must come from the student's own autograd.Function: its backward node knows the class.
-        # Under the batch grader the call runs in the submission's process and arrives here through the grader's
-        # own bridge Function, whose graph on the far side cannot be inspected: there this sub-check is skipped.
-        cls = getattr(y.grad_fn, "_forward_cls", None)
-        bridged = isinstance(cls, type) and cls.__module__ == "dlext.homework._proxy"
-        expect(bridged or isinstance(cls, type) and issubclass(cls, torch.autograd.Function)
-               and not cls.__module__.startswith(("dlext", "torch")),
-               "reverse_gradient should return the output of your own torch.autograd.Function (its .apply), "
-               "not gan.grad_reverse or an expression built from detach()")
+        own.verify((x, scale), y)
         (y * torch.arange(6.0)).sum().backward()
         expect(x.grad is not None and torch.allclose(x.grad, -scale * torch.arange(6.0)),
                f"on the way back the gradient should be multiplied by -scale (checked at scale {scale})")
