@@ -426,6 +426,9 @@ OTHER_ROADS = {
                "            down = [a - e if a is t else a for a in (v, u_pos, u_neg)]\n"
                "            g[i] = (loss(*up) - loss(*down)) / 2e-6\n        grads.append(g.view_as(t))\n"
                "    return loss(v, u_pos, u_neg).item(), *grads", "ns_loss_and_grad", "tensor operations"),
+    "gan.q3": ("from dlext.sample_quality import frechet_distance\n\n"
+               "frechet_1d = lambda a, b: frechet_distance(a[:, None], b[:, None])  # the chapter's own function\n"
+               "fd_answer = (frechet_1d, (0.25, 2.25))", "fd_answer", "ruled out here"),
     "cgan.q3": ("class Same(torch.autograd.Function):\n"
                 "    @staticmethod\n    def forward(ctx, x):\n        return x.view_as(x)\n"
                 "    @staticmethod\n    def backward(ctx, g):\n        return g\n\n"
@@ -455,11 +458,12 @@ def test_guards_refuse_shortcuts_in_the_notebook_and_where_the_submission_runs(t
     nbformat.write(_shortcut_notebook(SHORTCUTS), tmp_path / "subs" / "shortcuts.ipynb")
     nbformat.write(_shortcut_notebook(OTHER_ROADS), tmp_path / "subs" / "roads.ipynb")
     rows = grade(sorted((tmp_path / "subs").glob("*.ipynb")), tmp_path / "out", timeout=60, jobs=2,
-                 questions=sorted(SHORTCUTS))
+                 questions=sorted(set(SHORTCUTS) | set(OTHER_ROADS)))
     for student, roads in (("shortcuts", SHORTCUTS), ("roads", OTHER_ROADS)):
         messages = {t["name"].split(":")[0]: t["output"] for t in _results({"out": tmp_path / "out"}, student)["tests"]}
         for qid, (_, _, why) in roads.items():
-            row = next(r for r in rows if r["student"] == student and r["question"] == qid)
+            row = next((r for r in rows if r["student"] == student and r["question"] == qid), None)
+            assert row is not None, (student, qid, sorted({(r["student"], r["question"]) for r in rows}))
             assert row["points"] == 0 and why in messages[qid], (student, qid, row, messages[qid])
 
 

@@ -49,6 +49,25 @@ def _js_divergence(fn):
         expect_close(got, expected, f"js_divergence({p}, {q})", rtol=1e-4, atol=1e-6)
 
 
+def _reads_frechet_distance(fn) -> bool:
+    """Whether ``fn`` (or a function defined inside it) reads dlext's frechet_distance or gaussian_frechet, by a
+    global name or through the module."""
+    from dlext import sample_quality
+    return _reads_any(fn, (sample_quality.frechet_distance, sample_quality.gaussian_frechet, sample_quality))
+
+
+def _reads_any(fn, objects) -> bool:
+    code, globs = getattr(fn, "__code__", None), getattr(fn, "__globals__", {})
+    if code is None:
+        return False
+    names, stack = set(), [code]
+    while stack:
+        c = stack.pop()
+        names.update(c.co_names)
+        stack.extend(k for k in c.co_consts if isinstance(k, types.CodeType))
+    return any(globs.get(name) is obj for name in names for obj in objects)
+
+
 def _calls_scipy_jensenshannon(fn) -> bool:
     """Whether ``fn`` uses SciPy's jensenshannon: by name in its source, or through a global it reads."""
     try:
@@ -77,12 +96,21 @@ def _frechet_1d(answer):
     if not isinstance(answer, tuple) or len(answer) != 2:
         raise CheckFailure("pass (frechet_1d, predicted) to check")
     fn, predicted = answer
+    if _reads_frechet_distance(fn):  # an expert read passed it with a lambda over the chapter's own function
+        raise CheckFailure("frechet_1d calls dlext's frechet_distance, which is ruled out here: compute the two means "
+                           "and standard deviations yourself")
     gen = torch.Generator().manual_seed(3)
     a, b = torch.randn(500, generator=gen), 2 + 3 * torch.randn(300, generator=gen)
     expected = ((a.mean() - b.mean()) ** 2 + (a.std() - b.std()) ** 2).item()
-    expect_close(fn(a.clone(), b.clone()), expected, "frechet_1d on two random samples", rtol=1e-4)
-    expect_close(fn(a.clone(), a.clone()), 0.0, "frechet_1d of a sample to itself", atol=1e-9)
-    expect_close(fn(a.clone(), a + 1.5), 2.25, "frechet_1d after shifting by 1.5", rtol=1e-4)
+    # the chapter's frechet_distance reads gaussian_frechet from its module when it runs: refused there, it fails
+    # also where a global name bound before the check reaches it, and (while grading) in the submission's process
+    from dlext import sample_quality
+    with off_limits((sample_quality, "frechet_distance"), (sample_quality, "gaussian_frechet"),
+                    why="frechet_1d should compute the distance itself; dlext's {name} is ruled out here"):
+        got = [fn(a.clone(), b.clone()), fn(a.clone(), a.clone()), fn(a.clone(), a + 1.5)]
+    expect_close(got[0], expected, "frechet_1d on two random samples", rtol=1e-4)
+    expect_close(got[1], 0.0, "frechet_1d of a sample to itself", atol=1e-9)
+    expect_close(got[2], 2.25, "frechet_1d after shifting by 1.5", rtol=1e-4)
     if not isinstance(predicted, (tuple, list)) or len(predicted) != 2:
         raise CheckFailure(f"predicted should be a pair of numbers (collapsed, shifted), got {predicted!r}")
     # Population values: N(0, 1) vs N(0, 0.1^2) is (1 - 0.1)^2 = 0.81; vs N(0.5, 1) it is 0.5^2 = 0.25.
