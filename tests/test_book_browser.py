@@ -149,6 +149,9 @@ def browser(tmp_path_factory):
     options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
     driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
     driver.set_page_load_timeout(LOAD_TIMEOUT)
+    # Selenium's own HTTP requests to chromedriver time out after 120 s by default, before the axe scan's 180 s
+    # script timeout: on a loaded machine a long page's scan was cut off by the client (a rehearsal's 05_word2vec).
+    driver.command_executor._client_config.timeout = 400
     yield driver
     driver.quit()
 
