@@ -163,22 +163,25 @@ class refuse_torch_functions(Guard):  # noqa: N801
 
 
 class count_torch_calls(Guard):  # noqa: N801
-    """Counts the torch functions and tensor methods called inside the block (``.calls``)."""
+    """Counts the torch functions and tensor methods called inside the block (``.calls``); with ``names``, only
+    those of these names (``("backward", "grad")``: the gradient computations, whichever way they are asked for)."""
 
     kind = "count"
 
-    def __init__(self):
+    def __init__(self, names=None):
         self.calls = 0
+        self.names = None if names is None else frozenset(str(n) for n in names)
 
     def spec(self) -> dict:
-        return {"kind": self.kind}
+        return {"kind": self.kind, "names": None if self.names is None else sorted(self.names)}
 
     def context(self):
         guard = self
 
         class Counting(TorchFunctionMode):
             def __torch_function__(self, func, types, args=(), kwargs=None):
-                guard.calls += 1
+                if guard.names is None or getattr(func, "__name__", None) in guard.names:
+                    guard.calls += 1
                 return func(*args, **(kwargs or {}))
 
         return Counting()
@@ -250,7 +253,8 @@ def from_spec(spec: dict) -> Guard:
     if kind == "torch_functions":
         return refuse_torch_functions([str(n) for n in spec["names"]], why=str(spec["why"]))
     if kind == "count":
-        return count_torch_calls()
+        names = spec.get("names")
+        return count_torch_calls(None if names is None else [str(n) for n in names])
     if kind == "own_function":
         return own_function_output(why=str(spec["why"]))
     raise ValueError(f"unknown guard {kind!r}")
