@@ -231,6 +231,14 @@ def test_exercise_checks_accept_the_reference_and_reject_wrong_answers():
 
     assert not evaluate("cnn.q2", tiles_only).passed
     assert not evaluate("cnn.q2", lambda w, f, p, s, strict=False: (w - f + 2 * p) / s + 1).passed  # a float
+
+    def says_nothing(w, f, p, s, strict=False):  # right sizes and refusals, but a ValueError without a message
+        try:
+            return own_output_size(w, f, p, s, strict)
+        except ValueError:
+            raise ValueError() from None
+
+    assert not evaluate("cnn.q2", says_nothing).passed
     assert evaluate("cnn.q3", (0, 1, 0, 2)).passed
     assert not evaluate("cnn.q3", (1, 1, 1, 2)).passed  # counts the dropped padding column as a pixel
     def own_field(layers):
@@ -256,5 +264,25 @@ def test_exercise_checks_accept_the_reference_and_reject_wrong_answers():
     assert not hasattr(cnn, "measure") and not hasattr(cnn, "VGG_BLOCKS")  # the reference is not importable by name
     formula = lambda layers, column: conv.receptive_field([(f, s) for f, s, _ in layers])  # noqa: E731
     assert not evaluate("cnn.q5", formula).passed  # the formula is not a measurement: wrong at the border
+
+    def interval(layers, column, width=32):  # an expert read's closed form: the window tracked back, clipped; no gradient
+        sizes = [width]
+        for f, s, p in layers:
+            sizes.append((sizes[-1] + 2 * p - f) // s + 1)
+        lo = hi = column % sizes[-1]
+        for (f, s, p), size in zip(reversed(layers), reversed(sizes[:-1])):
+            lo, hi = max(lo * s - p, 0), min(hi * s - p + f - 1, size - 1)
+        return hi - lo + 1
+
+    assert [interval(layers, c) for layers, c in [([(3, 1, 1)] * 3, 0), ([(3, 1, 0)], 15)]] == [4, 3]
+    assert not evaluate("cnn.q5", interval).passed  # right numbers, no measurement
     assert evaluate("cnn.q6", (14, 14, 8)).passed
     assert not evaluate("cnn.q6", (14, 14, 14)).passed
+
+
+def test_summary_refuses_the_meta_device():
+    # its tensors have no storage: every layer looked in place and AlexNet's activations came out as 154,587
+    with torch.device("meta"):
+        model = conv.from_spec(conv.ALEXNET, (3, 227, 227))
+    with pytest.raises(ValueError, match="meta device"):
+        conv.summary(model, (3, 227, 227))

@@ -262,6 +262,9 @@ def summary(model: nn.Sequential, input_shape: Sequence[int], *, device: torch.d
         raise TypeError(f"dtype must be a floating torch.dtype, got {dtype!r}")
     if device is None:
         device = next((p.device for p in model.parameters()), torch.device("cpu"))
+    if device.type == "meta":  # meta tensors have no storage: every layer would look in place, and count no memory
+        raise ValueError("summary cannot count activations on the meta device (its tensors have no storage, so a new "
+                         "output cannot be told from an in-place one): build the model on the CPU, or pass device='cpu'")
     was_training = model.training
     model.eval()
     try:

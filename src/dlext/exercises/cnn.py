@@ -3,7 +3,7 @@ import torch
 import torch.nn.functional as F
 
 from dlext import conv
-from dlext.exercises._guards import off_limits
+from dlext.exercises._guards import count_torch_calls, off_limits
 from dlext.homework import CheckFailure, expect, expect_close, expect_raises, question
 
 
@@ -63,6 +63,11 @@ def _output_size(fn):
         for w, f, p, s in [(7, 3, 0, 3), (224, 11, 0, 4), (10, 5, 1, 4), (9, 3, 1, 3), (8, 3, 0, 2), (10, 3, 2, 4)]:
             expect_raises(lambda: fn(w, f, p, s, strict=True), ValueError, f"output_size({w}, {f}, {p}, {s}, strict=True)",
                           "the floor drops input pixels there")
+            try:  # the prompt asks for an error that says why: a bare ValueError() tells the reader nothing
+                fn(w, f, p, s, strict=True)
+            except ValueError as err:
+                expect(len(str(err).strip()) >= 10, f"output_size({w}, {f}, {p}, {s}, strict=True) raised a ValueError "
+                       f"with the message {str(err)!r}: say what is wrong (which input pixels the floor drops)")
         expect_raises(lambda: fn(3, 5, 0, 1), ValueError, "output_size(3, 5, 0, 1)",
                       "a 5x5 filter does not fit in a 3x3 input, with or without strict")
 
@@ -116,8 +121,15 @@ def _measured_receptive_field(fn):
              ([(3, 1, 1), (2, 2, 0), (3, 1, 1)], 0)]  # at the border: clipped by the image edge
     measure = _measurer()
     expected_all = [measure(layers, column) for layers, column in cases]
-    with _own_work("receptive_field"):
+    # The prompt asks for a measurement: back-propagate from the output and read which inputs got a gradient. An expert
+    # read passed with interval arithmetic (the input window tracked backwards through the layers, then clipped).
+    gradients = count_torch_calls(names=("backward", "grad"))
+    with _own_work("receptive_field"), gradients:
         got_all = [fn(list(layers), column) for layers, column in cases]
+    expect(gradients.calls >= len(cases),
+           f"measured_receptive_field computed {gradients.calls} gradient(s) for {len(cases)} cases: measure each one, "
+           "by calling backward() (or torch.autograd.grad) on the output column and reading which input columns got a "
+           "non-zero gradient, rather than computing the field from the layer sizes")
     for (layers, column), expected, got in zip(cases, expected_all, got_all):
         expect(got == expected, f"measured_receptive_field({layers}, {column}) should find {expected} input columns, "
                                 f"got {got!r}")
