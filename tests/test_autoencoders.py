@@ -105,3 +105,22 @@ def test_precision_at_k_against_brute_force():
     assert ae.precision_at_k(qbits, q_y, bits, db_y, k=5, metric="hamming") == pytest.approx(expected)
     with pytest.raises(ValueError, match="metric"):
         ae.precision_at_k(q, q_y, db, db_y, metric="cosine")
+
+
+def test_vae_q3_wants_the_measurement_and_exactly_n_samples():
+    from dlext.homework import evaluate
+
+    def mc_kl(mu, logvar, n, generator):  # the exercise's solution
+        sigma = torch.exp(0.5 * logvar)
+        z = mu + sigma * torch.randn(n, len(mu), generator=generator)
+        normal = torch.distributions.Normal
+        return (normal(mu, sigma).log_prob(z).sum(1) - normal(0.0, 1.0).log_prob(z).sum(1)).mean()
+
+    mu, logvar = torch.tensor([1.0, -0.5]), torch.tensor([0.3, -1.0])
+    spread = torch.stack([mc_kl(mu, logvar, 10, torch.Generator().manual_seed(s)) for s in range(400)]).std().item()
+    assert evaluate("vae.q3", (mc_kl, round(10 * (spread / 0.01) ** 2))).passed
+    # An expert read passed with the closed form (1.7028 / 0.01^2) in place of the measurement, and with estimators
+    # that draw 2n or n/2 samples; all three fail now.
+    assert not evaluate("vae.q3", (mc_kl, 17_028)).passed
+    for wrong_n in (lambda n: 2 * n, lambda n: max(1, n // 2)):
+        assert not evaluate("vae.q3", (lambda m, lv, n, g, f=wrong_n: mc_kl(m, lv, f(n), g), 17_028)).passed

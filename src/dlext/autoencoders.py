@@ -140,7 +140,9 @@ class VAE(nn.Module):
     def forward(self, x: Tensor) -> tuple[Tensor, Tensor, Tensor]:
         """x -> (x_logits shaped like x, mu, logvar), with z = mu + sigma * eps (the reparameterization)."""
         mu, logvar = self.encode(x)
-        eps = torch.randn_like(mu)
+        # The noise comes from the CPU's generator and moves to mu's device: a run on a GPU draws the same noise as
+        # one on a CPU with the same seed (on a CPU this is exactly randn_like(mu)).
+        eps = torch.randn(mu.shape, dtype=mu.dtype).to(mu.device)
         z = mu + torch.exp(0.5 * logvar) * eps  # gradients reach mu and logvar through z
         return self.decode(z).reshape(x.shape), mu, logvar
 

@@ -58,7 +58,12 @@ def _monte_carlo_kl(answer):
             expect(abs(small.mean().item() - exact) < 0.1,
                    f"the mean of 400 estimates with n=10 is {small.mean().item():.3f}, but the closed form gives "
                    f"{exact:.3f}: the estimator should be unbiased for any n")
-            expect(0.25 < small.std().item() < 0.7,
+            # The spread of n = 10 estimates is sqrt(term variance / 10) (the variance is derived below): 0.41 and 0.46
+            # nats here, known from 400 estimates to within about 3.5 % (an expert read measured n_needed, the square,
+            # varying by 6.6 % between such measurements), so 15 % is 4 standard errors; drawing 2n or n/2 samples
+            # moves it by 29 % or 41 % (the old window, 0.25 to 0.7, let both pass).
+            expected_sd = (_term_variance(mu, logvar) / 10) ** 0.5
+            expect(abs(small.std().item() / expected_sd - 1) < 0.15,
                    f"estimates with n=10 spread by {small.std().item():.3f} nats; draw exactly n samples per call")
     # Same generator seed, same estimate: an mc_kl that ignored its generator would differ between these calls.
     mu, logvar = torch.tensor([1.0, -0.5]), torch.tensor([0.3, -1.0])
@@ -71,7 +76,20 @@ def _monte_carlo_kl(answer):
     # 1.7028, so an estimate of n terms has sd 0.01 at n = 1.7028 / 0.01^2 = 17,028. Estimated from the spread
     # of 400 estimates with n = 10 (relative error of a variance from 400 draws: about 7 %), 20 % is about 3
     # standard errors.
+    expect_close(n_needed, _term_variance(mu, logvar) / 0.01**2, "n_needed, the samples for a standard deviation of "
+                 "0.01 nats", rtol=0.2, reveal=False)
+    # ... and it must be the measurement the prompt asks for, from the student's own 400 estimates (seeds 0 to 399):
+    # the closed form 17,028 passed the check above without measuring anything. Any correct mc_kl draws the same
+    # samples from these seeds; 2 % leaves room for n - 1 against n in the standard deviation and for rounding.
+    own = torch.tensor([float(fn(mu.clone(), logvar.clone(), 10, torch.Generator().manual_seed(s))) for s in range(400)])
+    measured = 10 * (own.std().item() / 0.01) ** 2
+    expect(isinstance(n_needed, (int, float)) and abs(n_needed / measured - 1) < 0.02,
+           "n_needed does not follow from the spread of your own 400 estimates with n = 10 (seeds 0 to 399): "
+           "measure it, then scale by the 1/sqrt(n) law")
+
+
+def _term_variance(mu: torch.Tensor, logvar: torch.Tensor) -> float:
+    """Variance of one term log q(z) - log p(z), z ~ q = N(mu, diag(exp(logvar))): sum_j [(sigma_j^2 - 1)^2 / 2
+    + mu_j^2 sigma_j^2]."""
     sigma2 = torch.exp(logvar.double())
-    term_var = (0.5 * (sigma2 - 1) ** 2 + mu.double() ** 2 * sigma2).sum().item()
-    expect_close(n_needed, term_var / 0.01**2, "n_needed, the samples for a standard deviation of 0.01 nats", rtol=0.2,
-                 reveal=False)
+    return (0.5 * (sigma2 - 1) ** 2 + mu.double() ** 2 * sigma2).sum().item()
