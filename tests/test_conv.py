@@ -276,6 +276,12 @@ def test_exercise_checks_accept_the_reference_and_reject_wrong_answers():
 
     assert [interval(layers, c) for layers, c in [([(3, 1, 1)] * 3, 0), ([(3, 1, 0)], 15)]] == [4, 3]
     assert not evaluate("cnn.q5", interval).passed  # right numbers, no measurement
+
+    def interval_and_a_dummy_gradient(layers, column):  # a re-read's answer: one backward() that measures nothing
+        torch.ones(1, requires_grad=True).sum().backward()
+        return interval(layers, column)
+
+    assert not evaluate("cnn.q5", interval_and_a_dummy_gradient).passed
     assert evaluate("cnn.q6", (14, 14, 8)).passed
     assert not evaluate("cnn.q6", (14, 14, 14)).passed
 

@@ -123,13 +123,18 @@ def _measured_receptive_field(fn):
     expected_all = [measure(layers, column) for layers, column in cases]
     # The prompt asks for a measurement: back-propagate from the output and read which inputs got a gradient. An expert
     # read passed with interval arithmetic (the input window tracked backwards through the layers, then clipped).
-    gradients = count_torch_calls(names=("backward", "grad"))
-    with _own_work("receptive_field"), gradients:
+    # A re-read then passed with the closed form plus one dummy backward() per call: the convolutions are counted too.
+    gradients, convolutions = count_torch_calls(names=("backward", "grad")), count_torch_calls(names=("conv1d",))
+    with _own_work("receptive_field"), gradients, convolutions:
         got_all = [fn(list(layers), column) for layers, column in cases]
     expect(gradients.calls >= len(cases),
            f"measured_receptive_field computed {gradients.calls} gradient(s) for {len(cases)} cases: measure each one, "
            "by calling backward() (or torch.autograd.grad) on the output column and reading which input columns got a "
            "non-zero gradient, rather than computing the field from the layer sizes")
+    n_layers = sum(len(layers) for layers, _ in cases)
+    expect(convolutions.calls >= n_layers,
+           f"measured_receptive_field ran F.conv1d {convolutions.calls} times for {len(cases)} cases of {n_layers} layers "
+           "in all: build each stack from F.conv1d layers, as the prompt says, and back-propagate through it")
     for (layers, column), expected, got in zip(cases, expected_all, got_all):
         expect(got == expected, f"measured_receptive_field({layers}, {column}) should find {expected} input columns, "
                                 f"got {got!r}")
