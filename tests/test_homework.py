@@ -415,6 +415,8 @@ SHORTCUTS = {
                            "    m = NearestCentroid().fit(X_fit.flatten(1).numpy(), y_fit.numpy())\n"
                            "    return float((m.predict(X_eval.flatten(1).numpy()) == y_eval.numpy()).mean())",
                            "nearest_mean_accuracy", "NearestCentroid"),
+    "ae.q2": ("from sklearn.decomposition import PCA\n\ndef pca_reconstruct(X, k):\n"
+              "    pca = PCA(k).fit(X)\n    return pca.inverse_transform(pca.transform(X))", "pca_reconstruct", "PCA.fit"),
     "ae.q4": ("def train_linear_ae(X, hidden, noise_std):  # the optimal linear denoiser, written down, not trained\n"
               "    C = X.T @ X / len(X)\n    lin = torch.nn.Linear(X.shape[1], X.shape[1], bias=False)\n"
               "    with torch.no_grad():\n"
@@ -822,3 +824,24 @@ def test_a_python_or_data_folder_under_tmp_stays_visible_in_the_sandbox(tmp_path
                           capture_output=True, text=True, timeout=60)
     assert str(tmp_path).startswith("/tmp/") and done.returncode == 0, done.stderr
     assert done.stdout == "venv heredata here"
+
+
+def test_a_refused_function_is_refused_under_any_name_and_restored_after():
+    import torch
+    import torch.distributions.kl
+
+    from dlext import conv
+    from dlext.exercises._guards import off_limits
+    from dlext.homework import CheckFailure
+
+    alias, before = conv.receptive_field, conv.receptive_field.__code__
+    same = torch.distributions.kl_divergence  # the same function under two owners
+    assert same is torch.distributions.kl.kl_divergence
+    with off_limits((conv, "receptive_field"), (torch.distributions, "kl_divergence"),
+                    (torch.distributions.kl, "kl_divergence"), why="calls {name}"):
+        with pytest.raises(CheckFailure, match="calls receptive_field"):
+            alias([(3, 1)])  # imported under another name before the guard: refused all the same
+        with pytest.raises(CheckFailure, match="calls kl_divergence"):
+            same(torch.distributions.Normal(0.0, 1.0), torch.distributions.Normal(1.0, 1.0))
+    assert alias.__code__ is before and alias([(3, 1)]) == 3  # restored
+    assert float(same(torch.distributions.Normal(0.0, 1.0), torch.distributions.Normal(1.0, 1.0))) == 0.5

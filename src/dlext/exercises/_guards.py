@@ -98,8 +98,19 @@ class _Replaced:
         # whether each attribute is the owner's own or inherited (torch.Tensor.numpy lives on its C base class): on exit
         # an inherited one is deleted again, not copied into the owner
         self.saved = [(owner, name, getattr(owner, name), name in vars(owner)) for owner, name in self.targets]
-        for owner, name, _, _ in self.saved:
+        self.codes = []
+        for owner, name, original, _ in self.saved:
             setattr(owner, name, self._refuse(name))
+            # A plain Python function also refuses under any other name it was imported as (an expert read passed
+            # cnn.q4 with `from dlext.conv import receptive_field as rf`): its code is swapped for one that raises.
+            function = getattr(original, "__func__", original)
+            # the same function may be listed under two owners (torch.distributions.kl_divergence is
+            # torch.distributions.kl.kl_divergence): swap it once, or the second save would keep the refusal
+            if isinstance(function, types.FunctionType) and not function.__closure__ \
+                    and all(function is not f for f, _ in self.codes):
+                self.codes.append((function, function.__code__))
+                function.__globals__[_REFUSAL] = CheckFailure
+                function.__code__ = _refusal_code(self.why.format(name=name))
         return self
 
     def _refuse(self, name):
@@ -110,12 +121,25 @@ class _Replaced:
         return raise_
 
     def __exit__(self, *exc):
+        for function, code in reversed(self.codes):
+            function.__code__ = code  # (the module keeps its _REFUSAL name: a nested guard may still need it)
         for owner, name, original, own in self.saved:
             if own:
                 setattr(owner, name, original)
             else:
                 delattr(owner, name)
         return False
+
+
+_REFUSAL = "_dlext_guard_refusal"  # CheckFailure, set in a refused function's module when its code is first swapped
+
+
+def _refusal_code(why: str) -> types.CodeType:
+    """Code that raises CheckFailure(why), to run in place of a refused function's (the message is a constant in it;
+    the exception class is looked up in the refused function's own globals)."""
+    namespace = {}
+    exec(f"def refused(*args, **kwargs):\n    raise {_REFUSAL}({why!r})\n", namespace)
+    return namespace["refused"].__code__
 
 
 class off_limits(Guard):  # noqa: N801 - used like a function: with off_limits(...):

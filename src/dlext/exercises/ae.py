@@ -3,8 +3,13 @@ import secrets
 
 import numpy as np
 import torch
+from sklearn.decomposition import PCA
 
+from dlext.exercises._guards import off_limits
 from dlext.homework import CheckFailure, expect, expect_close, question
+
+# Exercise 2 asks for PCA from scratch; scikit-learn's has it done (an expert read passed with it)
+_PCA_DONE_FOR_YOU = ((PCA, "fit"), (PCA, "fit_transform"))
 
 
 @question("ae.q1", points=1)
@@ -28,7 +33,9 @@ def _pca_reconstruct(fn):
     for n, d, k in [(50, 6, 2), (200, 10, 3), (30, 5, 1)]:
         X = rng.normal(size=(n, d)) @ rng.normal(size=(d, d)) + rng.normal(size=d)  # correlated, not centred
         expected = _pca_reference(X, k)  # before the call, from the check's own array
-        got = np.asarray(fn(X.copy(), k), dtype=float)
+        with off_limits(*_PCA_DONE_FOR_YOU, why="pca_reconstruct calls scikit-learn's PCA.{name}: centre X and find the "
+                                               "principal directions yourself (np.linalg.svd or an eigendecomposition)"):
+            got = np.asarray(fn(X.copy(), k), dtype=float)
         expect(got.shape == X.shape, f"pca_reconstruct(X, {k}) for X of shape {X.shape} should return that shape, got {got.shape}")
         expect(np.allclose(got, expected, atol=1e-6),
                f"pca_reconstruct(X, {k}) does not match the projection onto the top {k} principal components "
