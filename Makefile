@@ -81,7 +81,7 @@ test-all: $(STAMP) bwrap
 ## pinned and fetched like the book's assets), alt text, phone width.
 check-book: $(STAMP)
 	$(VENV)/bin/python tools/build_assets.py --checks _build/check-assets
-	$(VENV)/bin/python -m pytest -m browser --timeout=600 tests/test_book_browser.py tests/test_book_a11y.py
+	$(VENV)/bin/python -m pytest -n 2 -m browser --timeout=600 tests/test_book_browser.py tests/test_book_a11y.py  # two workers, a Chromium each: the axe scans are most of the time
 	$(VENV)/bin/python -m pytest tests/test_book_truth.py -k "executed_chapter or glued or allowlist"  # the built pages' numbers (issue 28)
 
 ## Student versions of every chapter (solutions stubbed, outputs cleared) -> _build/student/.
