@@ -61,13 +61,11 @@ def _output_size(fn):
             expect(fn(w, f, p, s, strict=True) == want,
                    f"output_size({w}, {f}, {p}, {s}, strict=True) should be {want}: {why}")
         for w, f, p, s in [(7, 3, 0, 3), (224, 11, 0, 4), (10, 5, 1, 4), (9, 3, 1, 3), (8, 3, 0, 2), (10, 3, 2, 4)]:
-            expect_raises(lambda: fn(w, f, p, s, strict=True), ValueError, f"output_size({w}, {f}, {p}, {s}, strict=True)",
-                          "the floor drops input pixels there")
-            try:  # the prompt asks for an error that says why: a bare ValueError() tells the reader nothing
-                fn(w, f, p, s, strict=True)
-            except ValueError as err:
-                expect(len(str(err).strip()) >= 10, f"output_size({w}, {f}, {p}, {s}, strict=True) raised a ValueError "
-                       f"with the message {str(err)!r}: say what is wrong (which input pixels the floor drops)")
+            err = expect_raises(lambda: fn(w, f, p, s, strict=True), ValueError,
+                                f"output_size({w}, {f}, {p}, {s}, strict=True)", "the floor drops input pixels there")
+            # the prompt asks for an error that says why: a bare ValueError() tells the reader nothing
+            expect(len(str(err).strip()) >= 10, f"output_size({w}, {f}, {p}, {s}, strict=True) raised a ValueError "
+                   f"with the message {str(err)!r}: say what is wrong (which input pixels the floor drops)")
         expect_raises(lambda: fn(3, 5, 0, 1), ValueError, "output_size(3, 5, 0, 1)",
                       "a 5x5 filter does not fit in a 3x3 input, with or without strict")
 

@@ -149,12 +149,13 @@ def expect_close(actual: Any, expected: float, what: str, rtol: float = 1e-6, at
         raise CheckFailure(f"{what} {should}, got {value:g}")
 
 
-def expect_raises(fn: Callable[[], Any], exc: type, call: str, why: str) -> None:
-    """Fail unless calling ``fn()`` raises ``exc``; ``call`` and ``why`` make the message."""
+def expect_raises(fn: Callable[[], Any], exc: type, call: str, why: str) -> BaseException:
+    """Fail unless calling ``fn()`` raises ``exc``; ``call`` and ``why`` make the message. Returns the exception raised
+    (a check can then look at its message)."""
     try:
         fn()
-    except exc:
-        return
+    except exc as err:
+        return err
     except NotImplementedError:
         raise
     except Exception as err:
