@@ -89,6 +89,16 @@ def test_floor_is_what_standard_networks_rely_on():
     assert conv.dropped_border(227, 11, 0, 4) == 0 and conv.dropped_border(7, 3, 0, 3) == 1
 
 
+def test_strict_suggests_no_padding_when_the_stride_exceeds_the_filter():
+    # ResNet's 1x1 stride-2 shortcut on 56 skips every second column on purpose, the last one included: padding
+    # would not make it read every pixel (P = 1 gives 29 outputs, not 28), so strict names the skipping instead
+    assert conv.output_size(56, 1, 0, 2) == 28
+    for w, f, s in ((56, 1, 2), (8, 1, 2), (9, 2, 3)):
+        with pytest.raises(ValueError, match=r"also skips \d+ column\(s\) between its positions") as err:
+            conv.output_size(w, f, 0, s, strict=True)
+        assert "with P =" not in str(err.value), (w, f, s)
+
+
 def test_dropped_border_matches_the_columns_a_convolution_never_reads():
     for w, f, p, s, d in _configs(5, n=1500):
         if _ours(w, f, p, s, d, strict=False) is None:

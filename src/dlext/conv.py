@@ -22,7 +22,9 @@ def output_size(w: int, f: int, p: int = 0, s: int = 1, d: int = 1, *, strict: b
     W input width, F filter size, P zero padding per side, S stride, D dilation. The floor drops the columns
     after the filter's last position (see :func:`dropped_border`). ``strict=True`` refuses that with a
     ValueError naming the dropped pixels when they hold input pixels (AlexNet's conv1 on 224 without padding), and
-    accepts it when they are zero padding only (a design choice, as in ResNet's stride-2 layers).
+    accepts it when they are zero padding only (a design choice, as in ResNet's stride-2 layers). Its message suggests
+    the smallest padding that would drop only zeros, except when S > F: such a filter skips columns between its
+    positions as well, so no padding helps.
     """
     v.flag("strict", strict)
     w, f, p = _int("W (input width)", w, 1), _int("F (filter size)", f, 1), _int("P (padding)", p, 0)
@@ -34,6 +36,15 @@ def output_size(w: int, f: int, p: int = 0, s: int = 1, d: int = 1, *, strict: b
         raise ValueError(f"the filter is larger than the padded input: {what} > W + 2P = {w} + 2*{p} = {padded}")
     steps, left = divmod(padded - span, s)
     lost = max(0, left - p)  # the trailing columns are the right padding first, then input pixels
+    if strict and lost and s > span:
+        # a stride longer than the filter skips S - F columns between positions anyway (ResNet's 1x1 stride-2
+        # shortcuts do it on purpose): no padding makes the filter read every pixel, so none is suggested
+        raise ValueError(
+            f"the filter drops input pixels: W + 2P - F = {w} + 2*{p} - {span} = {padded - span} is not a multiple of "
+            f"S = {s}, so the last {lost} input column(s) (pixels {w - lost}..{w - 1}) lie beyond the filter's last "
+            f"position; and with S = {s} > {what} the filter also skips {s - span} column(s) between its positions, "
+            "inside the image, so no padding makes it read every pixel. If skipping is intended (a 1x1 stride-2 "
+            "shortcut), drop strict=True to round down as PyTorch does")
     if strict and lost:
         # the smallest padding (from 0) that leaves only zero padding beyond the last position (P + S - 1 always does),
         # and the output size it gives; an expert read found the search from P up named P = 3 where P = 1 would do
