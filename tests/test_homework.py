@@ -456,6 +456,18 @@ OTHER_ROADS = {
                "    for (f, s, p), size in zip(reversed(layers), reversed(sizes[:-1])):\n"
                "        lo, hi = max(lo * s - p, 0), min(hi * s - p + f - 1, size - 1)\n    return hi - lo + 1",
                "measured_receptive_field", "computed 0 gradient"),
+    "sgd.q2": ("def adam_update(theta, grad, m, v, t, lr, betas, eps):  # torch's Adam, handed the state by hand\n"
+               "    p = theta.clone().requires_grad_(True)\n"
+               "    opt = torch.optim.Adam([p], lr=lr, betas=betas, eps=eps)\n"
+               "    opt.state[p] = {'step': torch.tensor(float(t - 1)), 'exp_avg': m.clone(), 'exp_avg_sq': v.clone()}\n"
+               "    p.grad = grad.clone()\n    opt.step()\n"
+               "    return p.detach(), opt.state[p]['exp_avg'], opt.state[p]['exp_avg_sq']", "adam_update", "calls step"),
+    "ae.q4": ("def train_linear_ae(X, hidden, noise_std):  # the optimal linear denoiser, written down, plus jitter\n"
+              "    C = X.T @ X / len(X)\n    lin = torch.nn.Linear(X.shape[1], X.shape[1], bias=False)\n"
+              "    with torch.no_grad():\n"
+              "        W = C @ torch.linalg.inv(C + noise_std ** 2 * torch.eye(X.shape[1]))\n"
+              "        lin.weight.copy_(W + 1e-4 * torch.randn_like(W))\n"
+              "    return lin", "train_linear_ae", "computed 0 gradient"),
 }
 
 
@@ -567,12 +579,20 @@ def test_ae_q4_probes_directions_a_model_cannot_know():
             known = [bool((row - b).abs().max() < 1e-6) for row in x for b in [basis.T[(row @ basis).abs().argmax()]]]
             return torch.stack([row @ self.M if k else row for row, k in zip(x, known)])
 
+    def after_steps(model, steps=1000):  # as many gradient computations as a trained answer makes (at least)
+        for _ in range(steps):
+            torch.zeros(1, requires_grad=True).sum().backward()
+        return model
+
     # Right everywhere, with the small seed-to-seed differences training leaves: passes. The probes are random
     # directions, so a model right only on the basis vectors fails.
-    assert evaluate("ae.q4", lambda X, hidden, noise: Linear(optimal[noise], jitter=1e-4)).passed
-    assert not evaluate("ae.q4", lambda X, hidden, noise: BasisOnly(optimal[noise], jitter=1e-4)).passed
+    assert evaluate("ae.q4", lambda X, hidden, noise: after_steps(Linear(optimal[noise], jitter=1e-4))).passed
+    assert not evaluate("ae.q4", lambda X, hidden, noise: after_steps(BasisOnly(optimal[noise], jitter=1e-4))).passed
+    # Without any training step the same answer is refused (a re-read passed with the closed form plus jitter)
+    verdict = evaluate("ae.q4", lambda X, hidden, noise: Linear(optimal[noise], jitter=1e-4))
+    assert not verdict.passed and "computed 0 gradient(s)" in str(verdict)
     # The closed form itself, the same for every seed (an expert read passed with it): not trained, refused.
-    verdict = evaluate("ae.q4", lambda X, hidden, noise: Linear(optimal[noise]))
+    verdict = evaluate("ae.q4", lambda X, hidden, noise: after_steps(Linear(optimal[noise])))
     assert not verdict.passed and "same model under two different random seeds" in str(verdict)
 
 

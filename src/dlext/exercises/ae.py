@@ -5,7 +5,7 @@ import numpy as np
 import torch
 from sklearn.decomposition import PCA
 
-from dlext.exercises._guards import off_limits
+from dlext.exercises._guards import count_torch_calls, off_limits
 from dlext.homework import CheckFailure, expect, expect_close, question
 
 # Exercise 2 asks for PCA from scratch; scikit-learn's has it done (an expert read passed with it)
@@ -83,9 +83,12 @@ def _denoising_gain(fn):
     directions = {"strong": _random_directions(basis, slice(0, 2), 32, probe),
                   "weak": _random_directions(basis, slice(2, 10), 64, probe)}
     gains, images = {}, {}
+    # The prompt asks for 2,000 Adam steps, each a gradient: a re-read passed with the closed form plus random jitter.
+    gradients = count_torch_calls(names=("backward", "grad"))
     for noise_std, seed in ((0.0, 0), (0.5, 0), (0.5, 1)):
         torch.manual_seed(seed)
-        model = fn(X.clone(), 20, noise_std)  # a private copy of the data
+        with gradients:
+            model = fn(X.clone(), 20, noise_std)  # a private copy of the data
         gains[noise_std, seed] = {}
         with torch.no_grad():
             for name, v in directions.items():
@@ -98,6 +101,9 @@ def _denoising_gain(fn):
     expect(not torch.equal(images[0.5, 0, "weak"], images[0.5, 1, "weak"]),
            "with noise_std = 0.5, train_linear_ae returned exactly the same model under two different random seeds: "
            "the prompt asks you to train it, by Adam on inputs with fresh noise each step, not to write the answer down")
+    expect(gradients.calls >= 3 * 1000,
+           f"train_linear_ae computed {gradients.calls} gradient(s) in its three calls: train each model, by full-batch "
+           "Adam for 2,000 steps (a loss.backward() each), as the prompt says, rather than writing the weights down")
     expect(plain["weak"] > 0.7, f"the plain over-complete autoencoder should pass weak directions almost unchanged "
                                 f"(gain near 1), got a mean gain of {plain['weak']:.2f}; train longer?")
     # the optimal linear denoiser's gains are variance / (variance + 0.25); 2,000 Adam steps get within

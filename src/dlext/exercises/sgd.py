@@ -1,7 +1,16 @@
 """Self-checks for the gradient-descent and optimizers chapter's exercises."""
+import importlib
+
 import torch
 
+from dlext import optim
+from dlext.exercises._guards import off_limits
 from dlext.homework import CheckFailure, expect, expect_close, question
+
+# Exercise 2 asks for Adam's update written out; these compute it for you (an expert read scored 2/2 with
+# torch.optim.Adam given the state by hand, and with the chapter's own optim.Adam._update)
+_ADAM_DONE_FOR_YOU = ((torch.optim.Adam, "step"), (torch.optim.AdamW, "step"), (importlib.import_module("torch.optim.adam"), "adam"),
+                      (optim.Adam, "step"), (optim.Adam, "_update"))
 
 
 @question("sgd.q1", points=1)
@@ -38,7 +47,9 @@ def _adam_update(fn):
             grad = A @ theta - b
             inputs = {"theta": theta, "grad": grad, "m": m, "v": v}
             before = {name: x.clone() for name, x in inputs.items()}
-            out = fn(theta, grad, m, v, t, kwargs["lr"], kwargs["betas"], kwargs["eps"])
+            with off_limits(*_ADAM_DONE_FOR_YOU, why="adam_update calls {name}, which does the update for you: write "
+                                                    "the update from eq. (sgd-adam), with tensor arithmetic"):
+                out = fn(theta, grad, m, v, t, kwargs["lr"], kwargs["betas"], kwargs["eps"])
             changed = [name for name, x in inputs.items() if not torch.equal(x, before[name])]
             expect(not changed, f"adam_update changed its input tensor(s) {', '.join(changed)} in place at step {t}; "
                    "compute new tensors instead (e.g. m = beta1 * m + ..., not m.mul_(beta1))")
