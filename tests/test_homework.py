@@ -223,8 +223,9 @@ def test_fixture_folder_gets_the_expected_points(graded):
     for student, points in graded["expected"].items():
         for n, (p, max_points) in enumerate(zip(points, (1, 2, 3)), start=1):
             assert got[(student, f"getting_started.q{n}")] == (p, max_points), (student, n, _results(graded, student))
-    # Exercise 4 (the baseline's number, getting_started.q4) came after these fixtures: none answers it.
+    # Exercises 4 (the baseline's number) and 5 (an SGD epoch by hand) came after these fixtures: none answers them.
     assert all(got[(student, "getting_started.q4")] == (0, 1) for student in graded["expected"])
+    assert all(got[(student, "getting_started.q5")] == (0, 2) for student in graded["expected"])
     assert len(graded["rows"]) == 4 * len(graded["expected"])
     with open(graded["out"] / "grades.csv", newline="") as f:
         written = [(r["student"], r["question"], float(r["points"]), float(r["max_points"])) for r in csv.DictReader(f)]
@@ -410,6 +411,15 @@ SHORTCUTS = {
                 "    @staticmethod\n    def backward(ctx, g):\n        return g\n\n"
                 "def reverse_gradient(x, scale):  # an identity Function of one's own around the library's reversal\n"
                 "    return Same.apply(gan.grad_reverse(x, scale))", "reverse_gradient", "of your own"),
+    "getting_started.q5": ("def sgd_epoch(W, b, X, y, lr, batch_size):  # PyTorch's SGD does the update\n"
+                           "    layer = torch.nn.Linear(W.shape[1], W.shape[0], dtype=W.dtype)\n"
+                           "    with torch.no_grad():\n        layer.weight.copy_(W)\n        layer.bias.copy_(b)\n"
+                           "    opt, losses = torch.optim.SGD(layer.parameters(), lr=lr), []\n"
+                           "    for i in range(0, len(X), batch_size):\n"
+                           "        loss = torch.nn.functional.cross_entropy(layer(X[i:i + batch_size]), y[i:i + batch_size])\n"
+                           "        opt.zero_grad()\n        loss.backward()\n        opt.step()\n"
+                           "        losses.append(loss.item())\n"
+                           "    return layer.weight.detach(), layer.bias.detach(), losses", "sgd_epoch", "PyTorch's SGD"),
     "getting_started.q3": ("from sklearn.neighbors import NearestCentroid\n\n"
                            "def nearest_mean_accuracy(X_fit, y_fit, X_eval, y_eval):\n"
                            "    m = NearestCentroid().fit(X_fit.flatten(1).numpy(), y_fit.numpy())\n"

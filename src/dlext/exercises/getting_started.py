@@ -1,6 +1,8 @@
 """Self-checks for the getting-started chapter's exercises."""
-import torch
+import importlib
 
+import torch
+import torch.nn.functional as F
 from sklearn.neighbors import NearestCentroid
 
 from dlext import data
@@ -9,6 +11,8 @@ from dlext.homework import CheckFailure, expect, expect_close, question
 
 # Exercise 3 asks for the classifier written out; scikit-learn's has it done (an expert read passed with it)
 _DONE_FOR_YOU = ((NearestCentroid, "fit"), (NearestCentroid, "predict"), (NearestCentroid, "score"))
+# Exercise 5 asks for the update written out: PyTorch's SGD does it for you
+_SGD_DONE_FOR_YOU = ((torch.optim.SGD, "step"), (importlib.import_module("torch.optim.sgd"), "sgd"))
 
 
 @question("getting_started.q1", points=1)
@@ -78,3 +82,53 @@ def _baseline_accuracy(answer):
     expected = 100 * reference(X[:1000], y[:1000], X_test, y_test)
     expect_close(answer, expected, "the baseline's test accuracy in percent (means of X_fit[:1000], the 10,000 test "
                  "images)", rtol=0, atol=0.1, reveal=False)  # 0.1: the prompt's one decimal, rounded either way
+
+
+def _reference_epoch(W, b, X, y, lr, batch_size):
+    """One epoch of plain SGD on the linear classifier X @ W.T + b, by torch.optim.SGD: (W, b, batch losses)."""
+    layer = torch.nn.Linear(W.shape[1], W.shape[0], dtype=W.dtype)
+    with torch.no_grad():
+        layer.weight.copy_(W)
+        layer.bias.copy_(b)
+    opt = torch.optim.SGD(layer.parameters(), lr=lr)
+    losses = []
+    for i in range(0, len(X), batch_size):
+        loss = F.cross_entropy(layer(X[i:i + batch_size]), y[i:i + batch_size])
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        losses.append(loss.item())
+    return layer.weight.detach(), layer.bias.detach(), losses
+
+
+@question("getting_started.q5", points=2)
+def _sgd_epoch(fn):
+    """One epoch of plain mini-batch SGD written by hand: forward, loss, cleared gradients, backward, update."""
+    gen = torch.Generator().manual_seed(5)
+    for n, d, k, lr, batch_size in ((50, 6, 3, 0.5, 8), (37, 4, 5, 0.2, 10)):  # the last batch is smaller in both
+        X = torch.randn(n, d, generator=gen, dtype=torch.float64)
+        y = torch.randint(0, k, (n,), generator=gen)
+        W, b = torch.randn(k, d, generator=gen, dtype=torch.float64), torch.randn(k, generator=gen, dtype=torch.float64)
+        W_ref, b_ref, losses_ref = _reference_epoch(W, b, X, y, lr, batch_size)
+        with off_limits(*_SGD_DONE_FOR_YOU, why="sgd_epoch calls PyTorch's SGD ({name}), which does the update for "
+                                                 "you: subtract lr times each gradient yourself, under torch.no_grad()"):
+            out = fn(W.clone(), b.clone(), X.clone(), y.clone(), lr, batch_size)
+        if not (isinstance(out, tuple) and len(out) == 3):
+            raise CheckFailure("sgd_epoch should return a tuple (W, b, losses)")
+        W_got, b_got, losses = out
+        n_batches = len(range(0, n, batch_size))
+        expect(isinstance(losses, list) and len(losses) == n_batches and all(isinstance(x, float) for x in losses),
+               f"losses should be a list of {n_batches} Python floats, one per batch of {batch_size} of the {n} examples "
+               f"(the last one smaller), got {type(losses).__name__} of length {len(losses) if hasattr(losses, '__len__') else '?'}")
+        expect(abs(losses[0] - losses_ref[0]) < 1e-9,
+               "the first batch's loss is not the mean cross-entropy of X[0:batch_size] @ W.T + b against its labels")
+        for name, got, ref in (("W", W_got, W_ref), ("b", b_got, b_ref)):
+            expect(torch.is_tensor(got) and got.shape == ref.shape,
+                   f"{name} should come back as a tensor of shape {tuple(ref.shape)}")
+            expect(torch.allclose(got.detach().to(ref.dtype), ref, rtol=0, atol=1e-9),
+                   f"after the epoch, {name} differs from plain SGD's with lr = {lr} and batches of {batch_size}: clear "
+                   "the gradients before each backward() (they accumulate), take the batches in order, and step "
+                   "against the gradient of the batch's mean loss")
+        expect(all(abs(a - r) < 1e-9 for a, r in zip(losses, losses_ref)),
+               "the batch losses differ from plain SGD's after the first batch: each loss should be measured before "
+               "that batch's update, with the weights the previous batches left")
