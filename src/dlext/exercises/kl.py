@@ -36,10 +36,11 @@ def _loaded_die(answer):
     except (TypeError, ValueError):
         swapped = False
     expect(not swapped, "your two numbers are the right ones in the wrong order: which distribution weighs the logs?")
-    # rtol 2e-4: the prompt asks for at least four significant digits of a hand computation. Rounded to four, the two
-    # values are off by 2.3e-5 and 5.8e-5 of themselves; rounded to three (0.294, 0.243), by 3.6e-4 and 1.7e-3.
-    expect_close(answer[0], forward, "KL(loaded || fair)", rtol=2e-4, reveal=False)
-    expect_close(answer[1], backward, "KL(fair || loaded)", rtol=2e-4, reveal=False)
+    # rtol 5e-4: the prompt asks for at least four significant digits of a hand computation. Rounded to four, the two
+    # values are off by 2.3e-5 and 5.8e-5 of themselves, truncated to four (0.2938, 0.2425) by 3.2e-4 and 3.5e-4 (an
+    # expert read found 2e-4 refused those); rounded to three (0.294, 0.243), by 3.6e-4 and 1.7e-3: the second fails.
+    expect_close(answer[0], forward, "KL(loaded || fair)", rtol=5e-4, reveal=False)
+    expect_close(answer[1], backward, "KL(fair || loaded)", rtol=5e-4, reveal=False)
 
 
 @question("kl.q2", points=2)
