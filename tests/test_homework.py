@@ -226,7 +226,7 @@ def test_fixture_folder_gets_the_expected_points(graded):
     # Exercises 4 (the baseline's number) and 5 (an SGD epoch by hand) came after these fixtures: none answers them.
     assert all(got[(student, "getting_started.q4")] == (0, 1) for student in graded["expected"])
     assert all(got[(student, "getting_started.q5")] == (0, 2) for student in graded["expected"])
-    assert len(graded["rows"]) == 4 * len(graded["expected"])
+    assert len(graded["rows"]) == 5 * len(graded["expected"])
     with open(graded["out"] / "grades.csv", newline="") as f:
         written = [(r["student"], r["question"], float(r["points"]), float(r["max_points"])) for r in csv.DictReader(f)]
     assert written == [(r["student"], r["question"], r["points"], r["max_points"]) for r in graded["rows"]]
@@ -296,7 +296,7 @@ def test_results_json_has_gradescope_shape_and_plain_messages(graded):
     results = {s: _results(graded, s) for s in graded["expected"]}
     for student, data in results.items():
         assert data["score"] == sum(EXPECTED[student])
-        assert [t["max_score"] for t in data["tests"]] == [1, 2, 3, 1]  # q4: the chapter's exercise 4
+        assert [t["max_score"] for t in data["tests"]] == [1, 2, 3, 1, 2]  # q4, q5: the chapter's exercises 4 and 5
         assert all(set(t) >= {"name", "score", "max_score", "output"} and t["output"] for t in data["tests"])
         assert "the grader ran a training cell" not in json.dumps(data)  # training cells never run
     messages = {s: [t["output"] for t in d["tests"]] for s, d in results.items()}
@@ -631,9 +631,9 @@ def test_grade_command_lists_a_folder_of_garbage_without_crashing(tmp_path, sand
     run = subprocess.run([sys.executable, "-m", "dlext.homework", "grade", str(tmp_path / "subs"), "--out",
                           str(tmp_path / "out"), "--questions", "getting_started"], capture_output=True, text=True,
                          check=True)
-    assert "zoe: 0/7" in run.stdout and "yann: 0/7" in run.stdout
+    assert "zoe: 0/9" in run.stdout and "yann: 0/9" in run.stdout
     with open(tmp_path / "out" / "grades.csv", newline="") as f:
-        assert [r["student"] for r in csv.DictReader(f)] == ["yann"] * 4 + ["zoe"] * 4
+        assert [r["student"] for r in csv.DictReader(f)] == ["yann"] * 5 + ["zoe"] * 5
     assert "not a readable Jupyter notebook" in (tmp_path / "out" / "zoe.json").read_text()
 
 
@@ -682,7 +682,7 @@ def test_check_calls_are_read_from_the_source():
 
 def test_questions_come_from_the_instructor(tmp_path):
     qids = [q.qid for q in graded_questions(FIXTURES / "master.ipynb")]
-    assert qids == [f"getting_started.q{n}" for n in range(1, 5)]  # every question of the topics it checks
+    assert qids == [f"getting_started.q{n}" for n in range(1, 6)]  # every question of the topics it checks
     assert [q.qid for q in graded_questions(None, ["cnn.q2", "kl"])] == ["cnn.q2", "kl.q1", "kl.q2", "kl.q3"]
     with pytest.raises(ValueError, match="--released NOTEBOOK"):
         graded_questions(None, None)
