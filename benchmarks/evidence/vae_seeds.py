@@ -1,7 +1,7 @@
 """Rerun the VAE chapter's random experiments with other seeds; print JSON of the results.
 
-Each seed s replaces the chapter's seed 0 for training (the VAEs and the judge); the binarization and the
-evaluation noise stay as in the chapter: `python benchmarks/evidence/vae_seeds.py 0 1 2`.
+Each seed s replaces the chapter's seed 0 for training (the VAEs, and the judge: dlext.zoo's "mnist_judge" with
+seed s); the binarization and the evaluation noise stay as in the chapter: `python benchmarks/evidence/vae_seeds.py 0 1 2`.
 The protocol matches book/07_vae.ipynb; the chapter asserts against the stored results
 (src/dlext/evidence/vae.json).
 """
@@ -14,8 +14,8 @@ import torch.nn.functional as F
 
 import dlext
 from dlext import autoencoders as ae
-from dlext import data, train
-from dlext.sample_quality import MNISTClassifier, features
+from dlext import data, train, zoo
+from dlext.sample_quality import features
 
 EPOCHS = 10
 
@@ -53,10 +53,9 @@ def run(seed, device):
     res["iw_gap"] = res["test_neg_elbo"] - res["test_nll_iw"]
     res["active"] = int((kl_per_dim > 0.1).sum())
 
-    # judge: prior samples vs real digits vs noise
-    dlext.seed(seed)
-    judge = MNISTClassifier()
-    train.train_classifier(judge, X_train[:10000], y_train[:10000], device=device, epochs=1, lr=2e-3, progress=False)
+    # judge: prior samples vs real digits vs noise; the GAN chapters' judge (one epoch on all 60,000 training digits),
+    # trained with this seed (or loaded from the model cache, $DLEXT_MODEL_CACHE)
+    judge, _ = zoo.get("mnist_judge", seed=seed, device=device)
     res["judge_acc"] = train.accuracy(judge, X_test, y_test, device=device)
     with torch.no_grad():
         z = torch.randn(1000, 20, generator=torch.Generator().manual_seed(1))
@@ -122,7 +121,8 @@ if __name__ == "__main__":
     for s in (int(a) for a in sys.argv[1:] if a != "--write"):
         out[s] = run(s, device)
         print(json.dumps({s: out[s]}), flush=True)
-        with open(f"/tmp/vae_seeds_{device}.json", "w") as fh:  # partial results survive an interrupted run
+        seeds = "-".join(a for a in sys.argv[1:] if a != "--write")
+        with open(f"/tmp/vae_seeds_{device}_{seeds}.json", "w") as fh:  # partial results survive an interrupted run
             json.dump(out, fh)
     print(json.dumps(out))
     if write:
