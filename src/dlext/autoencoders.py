@@ -252,7 +252,8 @@ def negative_elbo(model: VAE, X: Tensor, *, device: torch.device, batch_size: in
         mu, logvar = model.encode(x)
         eps = torch.randn(mu.shape, generator=generator).to(device)
         x_logits = model.decode(mu + torch.exp(0.5 * logvar) * eps).reshape(x.shape)
-        return (vae_loss(x, x_logits, mu, logvar).double() * len(x)).reshape(1)  # (1,): this batch's sum
+        # float64 on the CPU (Apple's MPS has no float64): (1,), this batch's sum
+        return (vae_loss(x, x_logits, mu, logvar).cpu().double() * len(x)).reshape(1)
 
     return v.batched(model, X, batch_total, device=device, batch_size=batch_size).sum().item() / len(X)
 

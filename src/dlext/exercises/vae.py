@@ -30,6 +30,9 @@ def _reparameterize(fn):
                "z should be mu + sigma * eps with sigma = exp(logvar / 2) (the standard deviation, not the variance)")
         expect(z.requires_grad, "z should stay connected to mu and logvar so gradients reach the encoder")
         z.sum().backward()
+        expect(mu.grad is not None and logvar.grad is not None,
+               "z should depend on both mu and logvar: no gradient reached " +
+               ("mu" if mu.grad is None else "logvar") + " (was one of them detached?)")
         expect(torch.allclose(mu.grad, torch.ones_like(mu)), "dz/dmu should be 1")
         expect(torch.allclose(logvar.grad, dz_dlogvar, atol=1e-6), "dz/dlogvar should be sigma * eps / 2")
 
