@@ -8,10 +8,9 @@ from dlext.homework import CheckFailure, expect, expect_close, question
 
 # Exercise 2 asks for Adam's update written out; these compute it for you (an expert read scored 2/2 with
 # torch.optim.Adam given the state by hand, and with the chapter's own optim.Adam._update)
-_TORCH_ADAM = _torch_adam
-_ADAM_DONE_FOR_YOU = ((torch.optim.Adam, "step"), (torch.optim.AdamW, "step"), (_TORCH_ADAM, "adam"),
-                      (_TORCH_ADAM, "_single_tensor_adam"), (_TORCH_ADAM, "_multi_tensor_adam"),
-                      (_TORCH_ADAM, "_fused_adam"), (optim.Adam, "step"), (optim.Adam, "_update"))
+_ADAM_DONE_FOR_YOU = ((torch.optim.Adam, "step"), (torch.optim.AdamW, "step"), (_torch_adam, "adam"),
+                      (_torch_adam, "_single_tensor_adam"), (_torch_adam, "_multi_tensor_adam"),
+                      (_torch_adam, "_fused_adam"), (optim.Adam, "step"), (optim.Adam, "_update"))
 
 
 @question("sgd.q1", points=1)
