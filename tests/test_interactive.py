@@ -205,3 +205,18 @@ def test_quiz_answers_are_not_always_first_correct_and_their_order_is_fixed():
                 total += 1
                 firsts += bool(q["answers"][0].get("correct"))
     assert total >= 40 and firsts < total / 2, (firsts, total)
+
+
+def test_the_quiz_script_reads_no_version_of_a_mathjax_that_has_not_loaded():
+    """jupyterquiz reads MathJax.version[0] 500 ms after a quiz renders; in the built book MathJax is deferred, and on
+    a loaded machine a page logged "Cannot read properties of undefined (reading '0')". The pinned jupyterquiz has
+    the pattern the guard rewrites (else the guard would be a silent no-op), and none is left unguarded."""
+    from pathlib import Path
+
+    import jupyterquiz
+
+    script = (Path(jupyterquiz.__file__).parent / "js" / "show_questions.js").read_text()
+    assert "var version = MathJax.version;" in script
+    guarded = interactive._guard_mathjax_version(script)
+    assert "var version = MathJax.version;" not in guarded
+    assert guarded.count("var version = MathJax.version || '';") == script.count("var version = MathJax.version;")

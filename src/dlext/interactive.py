@@ -363,6 +363,26 @@ def quiz(name: str, values: dict | None = None) -> None:
     ``values`` fills the quiz's ``{{name:fmt}}`` placeholders with the numbers this run measured.
     """
     questions = load_quiz(name, values)  # checks the name and values before the import
+    from IPython.display import display
+    from IPython.utils.capture import capture_output
     from jupyterquiz import display_quiz
 
-    display_quiz(questions, shuffle_answers=False)
+    with capture_output(stdout=False, stderr=False, display=True) as shown:
+        display_quiz(questions, shuffle_answers=False)
+    for output in shown.outputs:  # shown again, the quiz's script made safe for a page where MathJax is still loading
+        data = dict(output.data)
+        if "application/javascript" in data:
+            data["application/javascript"] = _guard_mathjax_version(data["application/javascript"])
+        display(data, raw=True, metadata=output.metadata)
+
+
+def _guard_mathjax_version(script: str) -> str:
+    """jupyterquiz's script with ``MathJax.version`` read as ``''`` while it is undefined.
+
+    The script typesets the quiz 500 ms after it runs and reads ``MathJax.version[0]`` then. In the built book
+    MathJax is a deferred script: until it has run, ``window.MathJax`` is the configuration object, which has no
+    version, and on a slow machine the script threw a TypeError ("Cannot read properties of undefined (reading
+    '0')") into the console. With ``''`` it skips its own typesetting; MathJax typesets the whole page, quiz
+    included, when it starts. A script without the pattern (another jupyterquiz version) is returned unchanged.
+    """
+    return script.replace("var version = MathJax.version;", "var version = MathJax.version || '';")
