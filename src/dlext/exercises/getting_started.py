@@ -5,7 +5,7 @@ import torch.optim.sgd as _torch_sgd  # the module (torch.optim's own name 'sgd'
 from sklearn.neighbors import NearestCentroid
 
 from dlext import data
-from dlext.exercises._guards import off_limits
+from dlext.exercises._guards import count_torch_calls, off_limits
 from dlext.homework import CheckFailure, expect, expect_close, question
 
 # Exercise 3 asks for the classifier written out; scikit-learn's has it done (an expert read passed with it)
@@ -109,13 +109,20 @@ def _sgd_epoch(fn):
         y = torch.randint(0, k, (n,), generator=gen)
         W, b = torch.randn(k, d, generator=gen, dtype=torch.float64), torch.randn(k, generator=gen, dtype=torch.float64)
         W_ref, b_ref, losses_ref = _reference_epoch(W, b, X, y, lr, batch_size)
+        # the prompt asks for backward() on each batch's loss: a closed-form gradient (an expert read passed with
+        # (softmax - one-hot)^T X / |B|) computes the same numbers without autograd
+        gradients = count_torch_calls(names=("backward", "grad"))
         with off_limits(*_SGD_DONE_FOR_YOU, why="sgd_epoch calls PyTorch's SGD ({name}), which does the update for "
                                                  "you: subtract lr times each gradient yourself, under torch.no_grad()"):
-            out = fn(W.clone(), b.clone(), X.clone(), y.clone(), lr, batch_size)
+            with gradients:
+                out = fn(W.clone(), b.clone(), X.clone(), y.clone(), lr, batch_size)
         if not (isinstance(out, tuple) and len(out) == 3):
             raise CheckFailure("sgd_epoch should return a tuple (W, b, losses)")
         W_got, b_got, losses = out
         n_batches = len(range(0, n, batch_size))
+        expect(gradients.calls >= n_batches,
+               f"sgd_epoch computed {gradients.calls} gradient(s) with autograd for {n_batches} batches: call backward() "
+               "on each batch's loss, as the prompt says, instead of writing the gradient down")
         expect(isinstance(losses, list) and len(losses) == n_batches and all(isinstance(x, float) for x in losses),
                f"losses should be a list of {n_batches} Python floats, one per batch of {batch_size} of the {n} examples "
                f"(the last one smaller), got {type(losses).__name__} of length {len(losses) if hasattr(losses, '__len__') else '?'}")
