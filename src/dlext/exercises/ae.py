@@ -106,11 +106,13 @@ def _denoising_gain(fn):
            "Adam for 2,000 steps (a loss.backward() each), as the prompt says, rather than writing the weights down")
     expect(plain["weak"] > 0.7, f"the plain over-complete autoencoder should pass weak directions almost unchanged "
                                 f"(gain near 1), got a mean gain of {plain['weak']:.2f}; train longer?")
-    # the optimal linear denoiser's gains are variance / (variance + 0.25); 2,000 Adam steps get within
-    # about 0.02 of them (measured on the solution), so 0.1 leaves room for other optimizer details
-    expect(abs(denoise["weak"] - _gain(0.01, 0.5)) < 0.1,
+    # the optimal linear denoiser's gains are variance / (variance + 0.25): 0.038 (weak), 0.94 (strong). 2,000 Adam
+    # steps got within 0.002 (weak) and 0.02 (strong) of them on the solution (seeds 0 and 1). The tolerances, 0.02 and
+    # 0.04, stay well clear of that and still refuse a clean-input autoencoder squeezed to the strong directions (gains
+    # 0 and 1: an expert read passed 0.1 with it, a model that never denoises)
+    expect(abs(denoise["weak"] - _gain(0.01, 0.5)) < 0.02,
            f"with noise_std = 0.5 the weak directions should be damped to the optimal linear denoiser's gain, "
            f"got a mean gain of {denoise['weak']:.2f}")
-    expect(abs(denoise["strong"] - _gain(4.0, 0.5)) < 0.1,
+    expect(abs(denoise["strong"] - _gain(4.0, 0.5)) < 0.04,
            f"with noise_std = 0.5 the strong directions should mostly pass, at the optimal linear denoiser's gain, "
            f"got a mean gain of {denoise['strong']:.2f}")
