@@ -19,7 +19,7 @@ ifeq ($(origin DLEXT_DATA_DIR), undefined)
   endif
 endif
 
-PYTEST_NB := --nbval-lax --nbval-current-env --nbval-cell-timeout=600
+PYTEST_NB := --no-loadscope-reorder --nbval-lax --nbval-current-env --nbval-cell-timeout=600
 
 .PHONY: all book chapter bwrap test test-all check-book bench gpu-check student clean
 
