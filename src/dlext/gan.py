@@ -109,7 +109,8 @@ class DCDiscriminator(nn.Module):
 class ConditionalDCGenerator(DCGenerator):
     """Conditional DCGAN generator: (noise (B, latent_dim), labels (B,)) -> images (B, 1, 28, 28).
 
-    The label enters as a one-hot vector appended to the noise (Mirza & Osindero, 2014).
+    The label enters as a one-hot vector appended to the noise (the simplest form of Mirza & Osindero's 2014 conditioning,
+    who embedded the noise and the label separately and joined the two hidden layers).
     """
 
     def __init__(self, latent_dim: int = 64, width: int = 32, num_classes: int = 10):

@@ -10,7 +10,9 @@ from dlext.homework import CheckFailure, expect, expect_close, question
 # torch.optim.Adam given the state by hand, and with the chapter's own optim.Adam._update)
 _ADAM_DONE_FOR_YOU = ((torch.optim.Adam, "step"), (torch.optim.AdamW, "step"), (_torch_adam, "adam"),
                       (_torch_adam, "_single_tensor_adam"), (_torch_adam, "_multi_tensor_adam"),
-                      (_torch_adam, "_fused_adam"), (optim.Adam, "step"), (optim.Adam, "_update"))
+                      (_torch_adam, "_fused_adam"), (optim.Adam, "step"), (optim.Adam, "_update"),
+                      # the fused kernels themselves (an expert read scored 2/2 calling torch._fused_adam_ on clones)
+                      (torch, "_fused_adam_"), (torch, "_fused_adamw_"))
 
 
 @question("sgd.q1", points=1)
@@ -113,5 +115,6 @@ def _momentum_experiment(fn):
 def _momentum_speedup(answer):
     """Steps without momentum divided by steps with momentum 0.9, on the same quadratic."""
     expected = _steps_reference(0.0) / _steps_reference(0.9)
-    expect_close(answer, expected, "the speed-up from momentum 0.9 (steps without / steps with)", rtol=1e-2,
+    # 2e-3: the answer is 3.021 here, and 1e-2 let the guess 3 pass (an expert read)
+    expect_close(answer, expected, "the speed-up from momentum 0.9 (steps without / steps with)", rtol=2e-3,
                  reveal=False)
