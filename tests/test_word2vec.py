@@ -175,7 +175,7 @@ def test_hand_written_sgd_step_matches_autograd():
     h = torch.nn.functional.embedding_bag(context, inp, offsets, mode="mean")
     _, grad_h = w._sgd_update(out, h, centre, neg[:2], lr)
     torch.testing.assert_close(out, cbow.out.weight.detach() - lr * cbow.out.weight.grad.to_dense())
-    # autograd gives each context word 1/|C| of dloss/dh; word2vec's (corrected) CBOW gives it all of it
+    # autograd gives each context word 1/|C| of dloss/dh; word2vec's uncorrected CBOW (the C code's; Irsoy et al.'s correction divides by |C|) gives it all of it
     share = cbow.inp.weight.grad.to_dense()
     torch.testing.assert_close(share[[0, 2, 3]], grad_h[0].expand(3, 4) / 3)
     torch.testing.assert_close(share[[4, 5]], grad_h[1].expand(2, 4) / 2)

@@ -285,7 +285,11 @@ def from_spec(spec: dict) -> Guard:
 
 
 # the ways a solution reaches autograd (an expert read passed a check with torch.autograd.backward, the third)
-AUTOGRAD = ((torch.autograd, "grad"), (torch.Tensor, "backward"), (torch.autograd, "backward"))
+import torch.autograd.forward_ad  # noqa: E402  (forward-mode AD, under torch.func.jacfwd / jvp / hessian)
+
+# reverse mode, and forward mode too: an expert read passed w2v.q3 with torch.func.jacfwd, which never calls grad
+AUTOGRAD = ((torch.autograd, "grad"), (torch.Tensor, "backward"), (torch.autograd, "backward"),
+            (torch.autograd.forward_ad, "make_dual"))
 # the ways a tensor's numbers leave torch in bulk (where count_torch_calls no longer sees the arithmetic: an expert read
 # passed w2v.q3 with finite differences in NumPy on .tolist()); one number at a time (.item(), float()) stays counted
 TO_OTHER_LIBRARIES = ((torch.Tensor, "numpy"), (torch.Tensor, "tolist"), (torch.Tensor, "__array__"),
