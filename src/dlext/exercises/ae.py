@@ -9,7 +9,7 @@ from dlext.exercises._guards import count_torch_calls, off_limits
 from dlext.homework import CheckFailure, expect, expect_close, question
 
 # Exercise 2 asks for PCA from scratch; scikit-learn's has it done (an expert read passed with it)
-_PCA_DONE_FOR_YOU = ((PCA, "fit"), (PCA, "fit_transform"))
+_PCA_DONE_FOR_YOU = ((PCA, "fit"), (PCA, "fit_transform"), (PCA, "_fit"))  # _fit: an expert read passed with it
 
 
 @question("ae.q1", points=1)
